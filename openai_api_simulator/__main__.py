@@ -1,0 +1,3 @@
+from openai_api_simulator.cli import main
+
+main()

@@ -1,0 +1,388 @@
+"""POST /v1/chat/completions: request validation, the JSON answer, and the SSE chunk sequence."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from openai_api_simulator.api import validate as v
+from openai_api_simulator.api.common import (
+    SYSTEM_FINGERPRINT,
+    RequestContext,
+    chat_usage,
+    first_token_delay,
+    generation_delay,
+    make_id,
+    paced,
+)
+from openai_api_simulator.api.http import DONE, CutConnection, sse_data
+from openai_api_simulator.errors import InvalidRequest
+from openai_api_simulator.fake import chat, schema
+from openai_api_simulator.fake.logprobs import token_logprobs
+from openai_api_simulator.fake.rng import Rng
+from openai_api_simulator.fake.tokens import count_tokens
+
+ROLES = ("system", "developer", "user", "assistant", "tool", "function")
+_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+# What an image part costs in usage: OpenAI's base charge for a low-detail image.
+IMAGE_TOKENS = 85
+
+
+def _part_text(part: Any, param: str) -> tuple[str, int]:
+    if not isinstance(part, dict):
+        raise v.wrong_type(param, "an object", part)
+    kind = v.get_str(part, "type", parent=param, required=True)
+    if kind in ("text", "input_text", "output_text", "refusal"):
+        key = "refusal" if kind == "refusal" else "text"
+        return v.get_str(part, key, parent=param, required=True) or "", 0
+    if kind in ("image_url", "input_image", "input_audio", "file", "input_file"):
+        return "", IMAGE_TOKENS
+    raise v.invalid_value(
+        f"{param}.type",
+        f"'{kind}'. Supported values are: 'text', 'image_url', 'input_audio', 'refusal' and 'file'.",
+    )
+
+
+def content_text(content: Any, param: str) -> tuple[str, int]:
+    """The text of a message's content (a string or a list of parts) and the tokens of non-text parts."""
+    if content is None:
+        return "", 0
+    if isinstance(content, str):
+        return content, 0
+    if isinstance(content, list):
+        texts: list[str] = []
+        extra = 0
+        for i, part in enumerate(content):
+            text, tokens = _part_text(part, f"{param}[{i}]")
+            texts.append(text)
+            extra += tokens
+        return "\n".join(t for t in texts if t), extra
+    raise v.wrong_type(param, "a string or an array of content parts", content)
+
+
+def parse_messages(raw: Any) -> tuple[chat.Message, ...]:
+    if raw is None:
+        raise v.missing("messages")
+    if not isinstance(raw, list):
+        raise v.wrong_type("messages", "an array", raw)
+    if not raw:
+        raise InvalidRequest(
+            "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.",
+            param="messages",
+            code="empty_array",
+        )
+    messages: list[chat.Message] = []
+    for i, item in enumerate(raw):
+        param = f"messages[{i}]"
+        if not isinstance(item, dict):
+            raise v.wrong_type(param, "an object", item)
+        role = v.get_str(item, "role", parent=param, required=True)
+        if role not in ROLES:
+            raise v.invalid_value(
+                f"{param}.role",
+                f"'{role}'. Supported values are: 'system', 'assistant', 'user', 'function', 'tool', and 'developer'.",
+            )
+        extra = 0
+        tool_calls = item.get("tool_calls")
+        if role == "assistant" and tool_calls is not None:
+            if not isinstance(tool_calls, list):
+                raise v.wrong_type(f"{param}.tool_calls", "an array", tool_calls)
+            for k, call in enumerate(tool_calls):
+                cparam = f"{param}.tool_calls[{k}]"
+                if not isinstance(call, dict):
+                    raise v.wrong_type(cparam, "an object", call)
+                v.get_str(call, "id", parent=cparam, required=True)
+                function = v.get_object(call, "function", parent=cparam, required=True) or {}
+                name = v.get_str(function, "name", parent=f"{cparam}.function", required=True) or ""
+                arguments = v.get_str(function, "arguments", parent=f"{cparam}.function", required=True) or ""
+                extra += count_tokens(name) + count_tokens(arguments) + 3
+        if "content" not in item and not (role == "assistant" and (tool_calls or item.get("function_call"))):
+            raise v.missing(f"{param}.content")
+        content = item.get("content")
+        if content is None and role not in ("assistant",):
+            raise v.wrong_type(f"{param}.content", "a string or an array of content parts", content)
+        text, part_tokens = content_text(content, f"{param}.content")
+        if role == "tool":
+            v.get_str(item, "tool_call_id", parent=param, required=True)
+        author = v.get_str(item, "name", parent=param)
+        if author:
+            extra += count_tokens(author) + 1
+        messages.append(chat.Message(role=role, text=text, extra_tokens=extra + part_tokens))
+    return tuple(messages)
+
+
+def parse_tools(body: dict[str, Any]) -> tuple[chat.Tool, ...]:
+    raw = v.get_list(body, "tools")
+    if not raw:
+        return ()
+    tools: list[chat.Tool] = []
+    for i, item in enumerate(raw):
+        param = f"tools[{i}]"
+        if not isinstance(item, dict):
+            raise v.wrong_type(param, "an object", item)
+        kind = v.get_str(item, "type", parent=param, required=True)
+        if kind != "function":
+            raise v.invalid_value(f"{param}.type", f"'{kind}'. The simulator supports tools of type 'function'.")
+        function = v.get_object(item, "function", parent=param, required=True) or {}
+        tools.append(parse_function(function, f"{param}.function"))
+    names = [t.name for t in tools]
+    for name in names:
+        if names.count(name) > 1:
+            raise InvalidRequest(
+                f"Invalid 'tools': duplicate function name '{name}'.", param="tools", code="invalid_value"
+            )
+    return tuple(tools)
+
+
+def parse_function(function: dict[str, Any], param: str) -> chat.Tool:
+    name = v.get_str(function, "name", parent=param, required=True) or ""
+    if not _NAME.match(name):
+        raise v.invalid_value(f"{param}.name", f"'{name}'. Function names must match ^[a-zA-Z0-9_-]{{1,64}}$.")
+    description = v.get_str(function, "description", parent=param) or ""
+    parameters = v.get_object(function, "parameters", parent=param)
+    if parameters is None:
+        parameters = {"type": "object", "properties": {}}
+    check_schema(parameters, f"{param}.parameters")
+    return chat.Tool(name=name, description=description, parameters=parameters)
+
+
+def check_schema(value: dict[str, Any], param: str) -> None:
+    try:
+        schema.validate_schema_supported(value)
+    except schema.SchemaError as exc:
+        raise InvalidRequest(f"Invalid schema for '{param}': {exc}", param=param, code="invalid_schema") from None
+
+
+def parse_tool_choice(body: dict[str, Any], tools: Sequence[chat.Tool]) -> chat.ToolChoice:
+    raw = body.get("tool_choice")
+    if raw is None:
+        return "auto"
+    if not tools:
+        raise InvalidRequest(
+            "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.",
+            param="tool_choice",
+            code="invalid_value",
+        )
+    if isinstance(raw, str):
+        if raw not in ("none", "auto", "required"):
+            raise v.invalid_value("tool_choice", f"'{raw}'. Supported values are: 'none', 'auto' and 'required'.")
+        return raw
+    if not isinstance(raw, dict):
+        raise v.wrong_type("tool_choice", "a string or an object", raw)
+    function = v.get_object(raw, "function", parent="tool_choice", required=True) or {}
+    name = v.get_str(function, "name", parent="tool_choice.function", required=True) or ""
+    if name not in {t.name for t in tools}:
+        raise v.invalid_value("tool_choice.function.name", f"no function named '{name}' is in 'tools'.")
+    return name
+
+
+def parse_response_format(body: dict[str, Any], messages: Sequence[chat.Message]) -> dict[str, Any] | None:
+    raw = v.get_object(body, "response_format")
+    if raw is None:
+        return None
+    kind = v.get_str(raw, "type", parent="response_format", required=True)
+    if kind == "text":
+        return None
+    if kind == "json_object":
+        if not any("json" in m.text.lower() for m in messages):
+            raise InvalidRequest(
+                "'messages' must contain the word 'json' in some form, to use 'response_format' of type 'json_object'.",
+                param="messages",
+                code=None,
+            )
+        return chat.json_object_schema()
+    if kind == "json_schema":
+        spec = v.get_object(raw, "json_schema", parent="response_format", required=True) or {}
+        name = v.get_str(spec, "name", parent="response_format.json_schema", required=True) or ""
+        if not _NAME.match(name):
+            raise v.invalid_value(
+                "response_format.json_schema.name", f"'{name}'. Names must match ^[a-zA-Z0-9_-]{{1,64}}$."
+            )
+        value = v.get_object(spec, "schema", parent="response_format.json_schema")
+        if value is None:
+            value = {}
+        check_schema(value, "response_format.json_schema.schema")
+        return value
+    raise v.invalid_value(
+        "response_format.type", f"'{kind}'. Supported values are: 'text', 'json_object' and 'json_schema'."
+    )
+
+
+class ChatRequest:
+    """A validated chat request: the conversation plus the framing fields."""
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        self.model = v.require_str(body, "model")
+        messages = parse_messages(body.get("messages"))
+        tools = parse_tools(body)
+        tool_choice = parse_tool_choice(body, tools)
+        json_schema = parse_response_format(body, messages)
+        self.stream = v.get_bool(body, "stream", False)
+        self.include_usage = v.get_stream_options(body, self.stream)
+        self.n = v.get_int(body, "n", default=1, lo=1, hi=128) or 1
+        limits = [
+            x
+            for x in (v.get_int(body, "max_tokens", lo=1), v.get_int(body, "max_completion_tokens", lo=1))
+            if x is not None
+        ]
+        self.max_tokens = min(limits) if limits else None
+        self.stop = v.get_stop(body)
+        self.logprobs = v.get_bool(body, "logprobs", False)
+        self.top_logprobs = v.get_int(body, "top_logprobs", default=0, lo=0, hi=20) or 0
+        if body.get("top_logprobs") is not None and not self.logprobs:
+            raise InvalidRequest(
+                "'logprobs' must be set to true when 'top_logprobs' is used.",
+                param="top_logprobs",
+                code="invalid_value",
+            )
+        for key, lo, hi in (
+            ("temperature", 0, 2),
+            ("top_p", 0, 1),
+            ("presence_penalty", -2, 2),
+            ("frequency_penalty", -2, 2),
+        ):
+            v.get_number(body, key, lo=lo, hi=hi)
+        v.get_int(body, "seed")
+        self.conversation = chat.Conversation(
+            model=self.model,
+            messages=messages,
+            tools=tools,
+            tool_choice=tool_choice,
+            parallel_tool_calls=v.get_bool(body, "parallel_tool_calls", True),
+            json_schema=json_schema,
+            content_seed=chat.content_seed(body),
+        )
+        self.prompt_tokens = chat.prompt_tokens(messages, tools)
+
+
+def _logprobs_content(req: ChatRequest, choice: chat.Choice) -> list[dict[str, Any]]:
+    rng = Rng(req.conversation.content_seed).fork("logprobs", choice.index)
+    return [
+        {
+            "token": lp.token,
+            "logprob": lp.logprob,
+            "bytes": lp.bytes(),
+            "top_logprobs": [{"token": t, "logprob": p, "bytes": list(t.encode())} for t, p in lp.top],
+        }
+        for lp in token_logprobs(rng, choice.tokens, req.top_logprobs)
+    ]
+
+
+def _tool_calls_json(calls: Sequence[chat.ToolCall]) -> list[dict[str, Any]]:
+    return [{"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}} for c in calls]
+
+
+def _complete(req: ChatRequest) -> list[chat.Choice]:
+    return chat.complete(req.conversation, n=req.n, max_tokens=req.max_tokens, stop=req.stop)
+
+
+async def respond(req: ChatRequest, ctx: RequestContext) -> dict[str, Any]:
+    choices = _complete(req)
+    completion = sum(c.completion_tokens for c in choices)
+    await generation_delay(ctx.faults, max((c.completion_tokens for c in choices), default=0))
+    out_choices = []
+    for c in choices:
+        message: dict[str, Any] = {"role": "assistant", "content": c.content, "refusal": None, "annotations": []}
+        if c.tool_calls:
+            message["tool_calls"] = _tool_calls_json(c.tool_calls)
+        logprobs = (
+            {"content": _logprobs_content(req, c), "refusal": None} if req.logprobs and not c.tool_calls else None
+        )
+        out_choices.append(
+            {"index": c.index, "message": message, "logprobs": logprobs, "finish_reason": c.finish_reason}
+        )
+    return {
+        "id": make_id("chatcmpl-", req.conversation.content_seed),
+        "object": "chat.completion",
+        "created": ctx.created(),
+        "model": ctx.model,
+        "choices": out_choices,
+        "usage": chat_usage(req.prompt_tokens, completion),
+        "service_tier": "default",
+        "system_fingerprint": SYSTEM_FINGERPRINT,
+    }
+
+
+def _argument_pieces(arguments: str) -> list[str]:
+    """Tool-call arguments are streamed in small pieces, as OpenAI does."""
+    return [arguments[i : i + 8] for i in range(0, len(arguments), 8)] or [""]
+
+
+async def stream(req: ChatRequest, ctx: RequestContext) -> AsyncIterator[bytes | CutConnection]:
+    choices = _complete(req)
+    base: dict[str, Any] = {
+        "id": make_id("chatcmpl-", req.conversation.content_seed),
+        "object": "chat.completion.chunk",
+        "created": ctx.created(),
+        "model": ctx.model,
+        "service_tier": "default",
+        "system_fingerprint": SYSTEM_FINGERPRINT,
+    }
+    if req.include_usage:
+        base["usage"] = None
+
+    def chunk(index: int, delta: dict[str, Any], finish: str | None = None, logprobs: Any = None) -> bytes:
+        return sse_data(
+            {**base, "choices": [{"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish}]}
+        )
+
+    await first_token_delay(ctx.faults)
+    fail_after = ctx.faults.stream_fail_after
+    sent = 0
+    for c in choices:
+        if c.tool_calls:
+            yield chunk(c.index, {"role": "assistant", "content": None, "refusal": None})
+            for k, call in enumerate(c.tool_calls):
+                yield chunk(
+                    c.index,
+                    {
+                        "tool_calls": [
+                            {
+                                "index": k,
+                                "id": call.id,
+                                "type": "function",
+                                "function": {"name": call.name, "arguments": ""},
+                            }
+                        ]
+                    },
+                )
+                async for piece in paced(_argument_pieces(call.arguments), ctx.faults):
+                    if fail_after is not None and sent >= fail_after:
+                        yield stream_failure(ctx)
+                        return
+                    sent += 1
+                    yield chunk(c.index, {"tool_calls": [{"index": k, "function": {"arguments": piece}}]})
+        else:
+            yield chunk(c.index, {"role": "assistant", "content": "", "refusal": None})
+            lps = _logprobs_content(req, c) if req.logprobs else None
+            async for i, token in paced(enumerate(c.tokens), ctx.faults):
+                if fail_after is not None and sent >= fail_after:
+                    yield stream_failure(ctx)
+                    return
+                sent += 1
+                logprobs = {"content": [lps[i]], "refusal": None} if lps is not None else None
+                yield chunk(c.index, {"content": token}, logprobs=logprobs)
+        yield chunk(c.index, {}, finish=c.finish_reason)
+    if fail_after is not None and sent >= fail_after and fail_after == 0:
+        yield stream_failure(ctx)
+        return
+    if req.include_usage:
+        completion = sum(c.completion_tokens for c in choices)
+        yield sse_data({**base, "choices": [], "usage": chat_usage(req.prompt_tokens, completion)})
+    yield DONE
+
+
+def stream_failure(ctx: RequestContext) -> bytes | CutConnection:
+    if ctx.faults.stream_fail_mode == "disconnect":
+        return CutConnection()
+    return sse_data(
+        {
+            "error": {
+                "message": "The server had an error while streaming the response. (simulated by openai-api-simulator)",
+                "type": "server_error",
+                "param": None,
+                "code": None,
+            }
+        }
+    )

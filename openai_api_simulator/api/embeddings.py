@@ -1,0 +1,79 @@
+"""POST /v1/embeddings."""
+
+from __future__ import annotations
+
+import base64
+import struct
+from typing import Any, Final
+
+from openai_api_simulator.api import validate as v
+from openai_api_simulator.api.common import RequestContext
+from openai_api_simulator.errors import InvalidRequest
+from openai_api_simulator.fake.embeddings import embed
+from openai_api_simulator.fake.tokens import count_tokens
+
+DEFAULT_DIMENSIONS: Final = 1536  # text-embedding-3-small's size, what most clients expect
+MAX_DIMENSIONS: Final = 3072  # text-embedding-3-large's size
+MAX_INPUTS: Final = 2048  # OpenAI's limit on inputs per request
+
+
+def _inputs(body: dict[str, Any]) -> list[tuple[str, int]]:
+    """Each input as (text to embed, its token count)."""
+    raw = body.get("input")
+    if raw is None:
+        raise v.missing("input")
+    if isinstance(raw, str):
+        items: list[Any] = [raw]
+    elif isinstance(raw, list):
+        if not raw:
+            raise InvalidRequest(
+                "'$.input' is invalid. Please check the API reference: an empty array is not allowed.",
+                param="input",
+                code="invalid_value",
+            )
+        # A flat list of integers is one tokenised input; a list of lists is several.
+        items = [raw] if all(isinstance(x, int) and not isinstance(x, bool) for x in raw) else raw
+    else:
+        raise v.wrong_type("input", "a string, an array of strings or an array of token arrays", raw)
+    if len(items) > MAX_INPUTS:
+        raise v.invalid_value("input", f"array too long. Expected at most {MAX_INPUTS} inputs, got {len(items)}.")
+    texts: list[tuple[str, int]] = []
+    for i, item in enumerate(items):
+        param = f"input[{i}]" if isinstance(raw, list) and items is raw else "input"
+        if isinstance(item, str):
+            if not item:
+                raise InvalidRequest(
+                    f"'{param}' is invalid: input cannot be an empty string.", param=param, code="invalid_value"
+                )
+            texts.append((item, count_tokens(item)))
+        elif isinstance(item, list) and item and all(isinstance(x, int) and not isinstance(x, bool) for x in item):
+            # Token ids stand for text the simulator cannot decode; they embed as their own "words".
+            texts.append((" ".join(f"t{x}" for x in item), len(item)))
+        else:
+            raise v.wrong_type(param, "a non-empty string or an array of integers", item)
+    return texts
+
+
+def _encode(vector: list[float], encoding: str) -> list[float] | str:
+    if encoding == "base64":
+        return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+    return vector
+
+
+def respond(body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+    texts = _inputs(body)
+    dims = v.get_int(body, "dimensions", default=DEFAULT_DIMENSIONS, lo=1, hi=MAX_DIMENSIONS) or DEFAULT_DIMENSIONS
+    encoding = v.get_str(body, "encoding_format", default="float") or "float"
+    if encoding not in ("float", "base64"):
+        raise v.invalid_value("encoding_format", f"'{encoding}'. Supported values are: 'float' and 'base64'.")
+    data = [
+        {"object": "embedding", "index": i, "embedding": _encode(embed(text, dims, ctx.model), encoding)}
+        for i, (text, _) in enumerate(texts)
+    ]
+    tokens = sum(n for _, n in texts)
+    return {
+        "object": "list",
+        "data": data,
+        "model": ctx.model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }

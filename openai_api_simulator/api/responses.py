@@ -1,0 +1,324 @@
+"""POST /v1/responses — the Responses API over the same conversation core as chat completions.
+
+`input` (a string or items), `instructions`, function tools and `text.format` are mapped onto a
+`Conversation`; the answer is then framed as output items (`message` with `output_text`, or `function_call`)
+and, when streaming, as the typed event sequence `response.created` … `response.completed`, every event
+numbered by `sequence_number`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from openai_api_simulator.api import validate as v
+from openai_api_simulator.api.chat import check_schema, content_text, parse_function
+from openai_api_simulator.api.common import (
+    RequestContext,
+    first_token_delay,
+    generation_delay,
+    make_id,
+    paced,
+)
+from openai_api_simulator.api.http import CutConnection, sse_event
+from openai_api_simulator.errors import InvalidRequest
+from openai_api_simulator.fake import chat
+from openai_api_simulator.fake.tokens import count_tokens
+
+_INPUT_ROLES = ("user", "assistant", "system", "developer")
+
+
+def _input_messages(body: dict[str, Any]) -> list[chat.Message]:
+    raw = body.get("input")
+    if raw is None:
+        raise v.missing("input")
+    if isinstance(raw, str):
+        return [chat.Message("user", raw)]
+    if not isinstance(raw, list):
+        raise v.wrong_type("input", "a string or an array of input items", raw)
+    messages: list[chat.Message] = []
+    for i, item in enumerate(raw):
+        param = f"input[{i}]"
+        if not isinstance(item, dict):
+            raise v.wrong_type(param, "an object", item)
+        kind = item.get("type", "message")
+        if kind == "message":
+            role = v.get_str(item, "role", parent=param, required=True)
+            if role not in _INPUT_ROLES:
+                raise v.invalid_value(
+                    f"{param}.role", f"'{role}'. Supported values are: 'user', 'assistant', 'system', and 'developer'."
+                )
+            if "content" not in item:
+                raise v.missing(f"{param}.content")
+            text, extra = content_text(item["content"], f"{param}.content")
+            messages.append(chat.Message(role, text, extra))
+        elif kind == "function_call":
+            name = v.get_str(item, "name", parent=param, required=True) or ""
+            arguments = v.get_str(item, "arguments", parent=param, required=True) or ""
+            v.get_str(item, "call_id", parent=param, required=True)
+            messages.append(chat.Message("assistant", "", count_tokens(name) + count_tokens(arguments) + 3))
+        elif kind == "function_call_output":
+            v.get_str(item, "call_id", parent=param, required=True)
+            output = item.get("output")
+            if output is None:
+                raise v.missing(f"{param}.output")
+            text, extra = content_text(output, f"{param}.output")
+            messages.append(chat.Message("tool", text, extra))
+        else:
+            raise v.invalid_value(
+                f"{param}.type",
+                f"'{kind}'. The simulator supports input items of type "
+                "'message', 'function_call' and 'function_call_output'.",
+            )
+    if not messages:
+        raise InvalidRequest("Invalid 'input': empty array.", param="input", code="empty_array")
+    return messages
+
+
+def _tools(body: dict[str, Any]) -> tuple[chat.Tool, ...]:
+    raw = v.get_list(body, "tools") or []
+    tools = []
+    for i, item in enumerate(raw):
+        param = f"tools[{i}]"
+        if not isinstance(item, dict):
+            raise v.wrong_type(param, "an object", item)
+        kind = v.get_str(item, "type", parent=param, required=True)
+        if kind != "function":
+            raise v.invalid_value(f"{param}.type", f"'{kind}'. The simulator supports tools of type 'function'.")
+        tools.append(parse_function(item, param))
+    return tuple(tools)
+
+
+def _tool_choice(body: dict[str, Any], tools: tuple[chat.Tool, ...]) -> chat.ToolChoice:
+    raw = body.get("tool_choice")
+    if raw is None:
+        return "auto"
+    if isinstance(raw, str):
+        if raw not in ("none", "auto", "required"):
+            raise v.invalid_value("tool_choice", f"'{raw}'. Supported values are: 'none', 'auto' and 'required'.")
+        return raw
+    if not isinstance(raw, dict):
+        raise v.wrong_type("tool_choice", "a string or an object", raw)
+    name = v.get_str(raw, "name", parent="tool_choice", required=True) or ""
+    if name not in {t.name for t in tools}:
+        raise v.invalid_value("tool_choice.name", f"no function named '{name}' is in 'tools'.")
+    return name
+
+
+def _text_format(body: dict[str, Any], messages: list[chat.Message]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(the `text.format` echoed back, the schema the answer must follow or None for prose)."""
+    text = v.get_object(body, "text")
+    fmt = v.get_object(text, "format", parent="text") if text else None
+    if fmt is None:
+        return {"type": "text"}, None
+    kind = v.get_str(fmt, "type", parent="text.format", required=True)
+    if kind == "text":
+        return {"type": "text"}, None
+    if kind == "json_object":
+        if not any("json" in m.text.lower() for m in messages):
+            raise InvalidRequest(
+                "Response input messages must contain the word 'json' in some form to use "
+                "'text.format' of type 'json_object'.",
+                param="input",
+            )
+        return {"type": "json_object"}, chat.json_object_schema()
+    if kind == "json_schema":
+        v.require_str(fmt, "name", parent="text.format")
+        value = v.get_object(fmt, "schema", parent="text.format", required=True) or {}
+        check_schema(value, "text.format.schema")
+        return fmt, value
+    raise v.invalid_value(
+        "text.format.type", f"'{kind}'. Supported values are: 'text', 'json_object' and 'json_schema'."
+    )
+
+
+class ResponsesRequest:
+    def __init__(self, body: dict[str, Any]) -> None:
+        self.model = v.require_str(body, "model")
+        messages = _input_messages(body)
+        self.instructions = v.get_str(body, "instructions")
+        if self.instructions:
+            messages.insert(0, chat.Message("developer", self.instructions))
+        tools = _tools(body)
+        tool_choice = _tool_choice(body, tools)
+        self.format, json_schema = _text_format(body, messages)
+        self.stream = v.get_bool(body, "stream", False)
+        self.max_output_tokens = v.get_int(body, "max_output_tokens", lo=16)
+        self.temperature = v.get_number(body, "temperature", lo=0, hi=2)
+        self.top_p = v.get_number(body, "top_p", lo=0, hi=1)
+        if body.get("previous_response_id") is not None:
+            raise InvalidRequest(
+                "The simulator does not store responses: send the whole conversation in 'input' "
+                "instead of 'previous_response_id'.",
+                param="previous_response_id",
+            )
+        self.metadata = v.get_object(body, "metadata") or {}
+        self.raw_tools = v.get_list(body, "tools") or []
+        self.raw_tool_choice: Any = body.get("tool_choice", "auto")
+        self.parallel_tool_calls = v.get_bool(body, "parallel_tool_calls", True)
+        self.conversation = chat.Conversation(
+            model=self.model,
+            messages=tuple(messages),
+            tools=tools,
+            tool_choice=tool_choice,
+            parallel_tool_calls=self.parallel_tool_calls,
+            json_schema=json_schema,
+            content_seed=chat.content_seed(body),
+        )
+        self.input_tokens = chat.prompt_tokens(messages, tools)
+
+
+class _Framer:
+    """Builds the response object and its output items for one request."""
+
+    def __init__(self, req: ResponsesRequest, ctx: RequestContext) -> None:
+        self.req = req
+        self.ctx = ctx
+        seed = req.conversation.content_seed
+        self.id = make_id("resp_", seed, 48)
+        self.message_id = make_id("msg_", seed + "/msg", 48)
+        self.created = ctx.created()
+        self.choice = chat.complete(req.conversation, n=1, max_tokens=req.max_output_tokens, stop=())[0]
+
+    @property
+    def incomplete(self) -> bool:
+        return self.choice.finish_reason == "length"
+
+    def message_item(self, status: str, text: str | None) -> dict[str, Any]:
+        content = [] if text is None else [self.text_part(text)]
+        return {"id": self.message_id, "type": "message", "status": status, "role": "assistant", "content": content}
+
+    @staticmethod
+    def text_part(text: str) -> dict[str, Any]:
+        return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+
+    def call_item(self, k: int, status: str, arguments: str) -> dict[str, Any]:
+        call = self.choice.tool_calls[k]
+        return {
+            "id": make_id("fc_", f"{self.req.conversation.content_seed}/fc/{k}", 48),
+            "type": "function_call",
+            "status": status,
+            "call_id": call.id,
+            "name": call.name,
+            "arguments": arguments,
+        }
+
+    def final_items(self) -> list[dict[str, Any]]:
+        if self.choice.tool_calls:
+            return [self.call_item(k, "completed", c.arguments) for k, c in enumerate(self.choice.tool_calls)]
+        status = "incomplete" if self.incomplete else "completed"
+        return [self.message_item(status, self.choice.content or "")]
+
+    def response(self, status: str, output: list[dict[str, Any]], usage: bool) -> dict[str, Any]:
+        req = self.req
+        out_tokens = self.choice.completion_tokens
+        return {
+            "id": self.id,
+            "object": "response",
+            "created_at": self.created,
+            "status": status,
+            "background": False,
+            "error": None,
+            "incomplete_details": {"reason": "max_output_tokens"} if status == "incomplete" else None,
+            "instructions": req.instructions,
+            "max_output_tokens": req.max_output_tokens,
+            "max_tool_calls": None,
+            "model": self.ctx.model,
+            "output": output,
+            "parallel_tool_calls": req.parallel_tool_calls,
+            "previous_response_id": None,
+            "reasoning": {"effort": None, "summary": None},
+            "service_tier": "default",
+            "store": False,
+            "temperature": 1.0 if req.temperature is None else req.temperature,
+            "text": {"format": req.format, "verbosity": "medium"},
+            "tool_choice": req.raw_tool_choice,
+            "tools": req.raw_tools,
+            "top_logprobs": 0,
+            "top_p": 1.0 if req.top_p is None else req.top_p,
+            "truncation": "disabled",
+            "usage": {
+                "input_tokens": req.input_tokens,
+                "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+                "output_tokens": out_tokens,
+                "output_tokens_details": {"reasoning_tokens": 0},
+                "total_tokens": req.input_tokens + out_tokens,
+            }
+            if usage
+            else None,
+            "user": None,
+            "metadata": req.metadata,
+        }
+
+    def final_status(self) -> str:
+        return "incomplete" if self.incomplete else "completed"
+
+
+async def respond(req: ResponsesRequest, ctx: RequestContext) -> dict[str, Any]:
+    framer = _Framer(req, ctx)
+    await generation_delay(ctx.faults, framer.choice.completion_tokens)
+    return framer.response(framer.final_status(), framer.final_items(), usage=True)
+
+
+def _pieces(text: str) -> list[str]:
+    return [text[i : i + 8] for i in range(0, len(text), 8)] or [""]
+
+
+async def stream(req: ResponsesRequest, ctx: RequestContext) -> AsyncIterator[bytes | CutConnection]:
+    framer = _Framer(req, ctx)
+    sequence = iter(range(1_000_000_000))
+
+    def event(kind: str, **fields: Any) -> bytes:
+        return sse_event(kind, {"type": kind, "sequence_number": next(sequence), **fields})
+
+    yield event("response.created", response=framer.response("in_progress", [], usage=False))
+    yield event("response.in_progress", response=framer.response("in_progress", [], usage=False))
+    await first_token_delay(ctx.faults)
+    fail_after = ctx.faults.stream_fail_after
+    sent = 0
+
+    def failed() -> bytes | CutConnection:
+        if ctx.faults.stream_fail_mode == "disconnect":
+            return CutConnection()
+        response = framer.response("failed", [], usage=False)
+        response["error"] = {
+            "code": "server_error",
+            "message": "The server had an error while streaming the response. (simulated by openai-api-simulator)",
+        }
+        return event("response.failed", response=response)
+
+    choice = framer.choice
+    if choice.tool_calls:
+        for k, call in enumerate(choice.tool_calls):
+            item = framer.call_item(k, "in_progress", "")
+            yield event("response.output_item.added", output_index=k, item=item)
+            async for piece in paced(_pieces(call.arguments), ctx.faults):
+                if fail_after is not None and sent >= fail_after:
+                    yield failed()
+                    return
+                sent += 1
+                yield event("response.function_call_arguments.delta", item_id=item["id"], output_index=k, delta=piece)
+            yield event(
+                "response.function_call_arguments.done", item_id=item["id"], output_index=k, arguments=call.arguments
+            )
+            yield event(
+                "response.output_item.done", output_index=k, item=framer.call_item(k, "completed", call.arguments)
+            )
+    else:
+        text = choice.content or ""
+        ids: dict[str, Any] = {"item_id": framer.message_id, "output_index": 0}
+        yield event("response.output_item.added", output_index=0, item=framer.message_item("in_progress", None))
+        yield event("response.content_part.added", **ids, content_index=0, part=framer.text_part(""))
+        tokens: Iterator[str] = iter(choice.tokens)
+        async for token in paced(tokens, ctx.faults):
+            if fail_after is not None and sent >= fail_after:
+                yield failed()
+                return
+            sent += 1
+            yield event("response.output_text.delta", **ids, content_index=0, delta=token, logprobs=[])
+        yield event("response.output_text.done", **ids, content_index=0, text=text, logprobs=[])
+        yield event("response.content_part.done", **ids, content_index=0, part=framer.text_part(text))
+        yield event("response.output_item.done", output_index=0, item=framer.final_items()[0])
+    status = framer.final_status()
+    kind = "response.incomplete" if status == "incomplete" else "response.completed"
+    yield event(kind, response=framer.response(status, framer.final_items(), usage=True))

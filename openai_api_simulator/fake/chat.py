@@ -1,0 +1,254 @@
+"""What `gpt-sim-1` answers to a conversation: text, JSON or tool calls — a pure function of the request.
+
+The answer for a choice is generated once from a *content seed*: a digest of the request minus the fields
+that only bound or format the answer (`stream`, `n`, `max_tokens`, `stop`, `logprobs`, …).  Bounds are
+applied afterwards, so a `max_tokens` answer is a prefix of the unbounded one, stream and non-stream
+agree to the byte, and choice 0 is the same whatever `n` is.  The unbounded answers are kept in a small
+LRU cache: they are deterministic, so a repeated request costs no generation.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from openai_api_simulator.fake import schema as schema_gen
+from openai_api_simulator.fake.rng import Rng, request_fingerprint
+from openai_api_simulator.fake.text import generate_text
+from openai_api_simulator.fake.tokens import count_tokens, split_tokens
+
+# Fields that shape how much of the answer is sent or how it is framed, never what it says.
+FRAMING_FIELDS = frozenset(
+    {
+        "stream",
+        "stream_options",
+        "n",
+        "max_tokens",
+        "max_completion_tokens",
+        "max_output_tokens",
+        "stop",
+        "logprobs",
+        "top_logprobs",
+        "user",
+        "metadata",
+        "store",
+        "service_tier",
+        "prompt_cache_key",
+        "safety_identifier",
+        "background",
+        "include",
+        "truncation",
+        "echo",
+        "best_of",
+    }
+)
+
+ToolChoice = Literal["none", "auto", "required"] | str  # a plain function name when forced
+
+# Default shape of a `json_object` answer: readable, and stable for clients that look at it.
+_JSON_OBJECT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "answer": {"type": "string", "minLength": 1},
+        "topics": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 3},
+        "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+    },
+    "required": ["answer", "topics", "confidence"],
+    "additionalProperties": False,
+}
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    description: str = ""
+    parameters: Mapping[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
+@dataclass(frozen=True)
+class Message:
+    role: str
+    text: str  # the textual content (parts joined); empty for an assistant turn with only tool calls
+    extra_tokens: int = 0  # images, tool-call payloads and names: they count in usage but not in `text`
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """The parts of a chat request that decide the answer (validated by the API layer)."""
+
+    model: str
+    messages: tuple[Message, ...]
+    tools: tuple[Tool, ...] = ()
+    tool_choice: ToolChoice = "auto"
+    parallel_tool_calls: bool = True
+    json_schema: Mapping[str, Any] | None = None  # response_format json_schema (or json_object's schema)
+    content_seed: str = ""  # request_fingerprint(body, FRAMING_FIELDS)
+
+    @property
+    def prompt(self) -> str:
+        """What the answer is about: the last user turn, plus tool outputs that came after it."""
+        parts: list[str] = []
+        for message in reversed(self.messages):
+            if message.role in ("tool", "function"):
+                parts.append(message.text)
+                continue
+            if message.role == "user":
+                parts.append(message.text)
+            break
+        return "\n".join(reversed(parts)) if parts else (self.messages[-1].text if self.messages else "")
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: str  # JSON text, valid against the tool's parameters
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One choice as generated, before `max_tokens`/`stop` are applied."""
+
+    content: str | None
+    tool_calls: tuple[ToolCall, ...] = ()
+
+
+@dataclass(frozen=True)
+class Choice:
+    index: int
+    content: str | None
+    tool_calls: tuple[ToolCall, ...]
+    finish_reason: str
+    tokens: tuple[str, ...]  # content tokens (what streaming and logprobs iterate over)
+    completion_tokens: int
+
+
+def json_object_schema() -> dict[str, Any]:
+    return _JSON_OBJECT_SCHEMA
+
+
+def prompt_tokens(messages: Sequence[Message], tools: Sequence[Tool]) -> int:
+    """Prompt usage the way OpenAI's cookbook counts it: 3 per message plus 3 to prime the reply."""
+    total = 3
+    for message in messages:
+        total += 3 + count_tokens(message.text) + message.extra_tokens
+    if tools:
+        total += count_tokens(json.dumps([t.parameters for t in tools])) + sum(
+            count_tokens(t.name) + count_tokens(t.description) + 4 for t in tools
+        )
+    return total
+
+
+def _tool_score(tool: Tool, prompt_lower: str) -> int:
+    """How strongly the prompt points at a tool: its full name, else words of its name."""
+    if tool.name.lower() in prompt_lower:
+        return 100
+    words = [w for w in tool.name.lower().replace("-", "_").split("_") if len(w) > 2]
+    return sum(1 for w in words if w in prompt_lower)
+
+
+def _pick_tools(conv: Conversation, rng: Rng) -> list[Tool]:
+    if isinstance(conv.tool_choice, str) and conv.tool_choice not in ("none", "auto", "required"):
+        return [t for t in conv.tools if t.name == conv.tool_choice][:1]
+    prompt_lower = conv.prompt.lower()
+    scored = [(_tool_score(t, prompt_lower), i, t) for i, t in enumerate(conv.tools)]
+    named = [t for score, _, t in sorted(scored, key=lambda x: (-x[0], x[1])) if score >= 100]
+    if conv.parallel_tool_calls and len(named) > 1:
+        return named[:4]
+    best = max(scored, key=lambda x: (x[0], -x[1]))
+    if best[0] > 0:
+        return [best[2]]
+    return [rng.choice(conv.tools)]
+
+
+def _wants_tool_call(conv: Conversation) -> bool:
+    if not conv.tools or conv.tool_choice == "none":
+        return False
+    if conv.tool_choice == "auto":
+        # After tool results the model answers in text, so an agent loop ends.
+        return bool(conv.messages) and conv.messages[-1].role not in ("tool", "function", "assistant")
+    return True  # required, or a named function
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def generate_answer(conv: Conversation, index: int) -> Answer:
+    """The unbounded answer for choice `index`."""
+    rng = Rng(conv.content_seed).fork("choice", index)
+    if _wants_tool_call(conv):
+        calls = []
+        for k, tool in enumerate(_pick_tools(conv, rng.fork("pick"))):
+            call_rng = rng.fork("call", k)
+            arguments = schema_gen.generate(tool.parameters, call_rng.fork("args"), hint=conv.prompt)
+            calls.append(ToolCall(id="call_" + call_rng.alnum(24), name=tool.name, arguments=_dumps(arguments)))
+        return Answer(content=None, tool_calls=tuple(calls))
+    if conv.json_schema is not None:
+        value = schema_gen.generate(conv.json_schema, rng.fork("json"), hint=conv.prompt)
+        return Answer(content=_dumps(value))
+    return Answer(content=generate_text(rng.fork("text"), conv.prompt))
+
+
+class _AnswerCache:
+    """A small thread-safe LRU of unbounded answers keyed by (content seed, choice index)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[tuple[str, int], Answer] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, conv: Conversation, index: int) -> Answer:
+        key = (conv.content_seed, index)
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None:
+                self._items.move_to_end(key)
+                return hit
+        answer = generate_answer(conv, index)
+        with self._lock:
+            self._items[key] = answer
+            if len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return answer
+
+
+_CACHE = _AnswerCache(2048)
+
+
+def _apply_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
+    cut = min((pos for s in stop if (pos := text.find(s)) >= 0), default=-1)
+    return (text[:cut], True) if cut >= 0 else (text, False)
+
+
+def complete(conv: Conversation, *, n: int, max_tokens: int | None, stop: Sequence[str]) -> list[Choice]:
+    """The `n` choices of a chat completion, with `stop` and `max_tokens` applied."""
+    choices = []
+    forced = conv.tool_choice not in ("none", "auto", "required")
+    for index in range(n):
+        answer = _CACHE.get(conv, index)
+        if answer.tool_calls:
+            used = sum(count_tokens(c.name) + count_tokens(c.arguments) + 3 for c in answer.tool_calls)
+            # OpenAI reports `stop`, not `tool_calls`, when tool_choice named the function.
+            reason = "stop" if forced else "tool_calls"
+            choices.append(Choice(index, None, answer.tool_calls, reason, (), used))
+            continue
+        text = answer.content or ""
+        finish = "stop"
+        if conv.json_schema is None:
+            text, _ = _apply_stop(text, stop)
+        tokens = split_tokens(text)
+        if max_tokens is not None and len(tokens) > max_tokens:
+            tokens = tokens[:max_tokens]
+            text = "".join(tokens)
+            finish = "length"
+        choices.append(Choice(index, text, (), finish, tuple(tokens), len(tokens)))
+    return choices
+
+
+def content_seed(body: Mapping[str, Any]) -> str:
+    return request_fingerprint(body, FRAMING_FIELDS)

@@ -1,0 +1,44 @@
+"""Run the simulator inside a test process: `with running(Settings()) as base_url: ...`.
+
+Used by the pytest plugin and by this project's own tests. The server runs in a thread on a socket bound
+to a free loopback port, so many can run at once.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+
+from openai_api_simulator.api.app import create_app
+from openai_api_simulator.config import Settings
+from openai_api_simulator.server import bind_socket, make_server
+
+_START_TIMEOUT_S = 10.0
+
+
+@contextmanager
+def running(settings: Settings | None = None) -> Iterator[str]:
+    """Start a simulator on 127.0.0.1 and a free port; yield its base URL (`http://127.0.0.1:PORT/v1`)."""
+    settings = replace(settings or Settings(), host="127.0.0.1", port=0)
+    sock = bind_socket(settings.host, 0)
+    port = sock.getsockname()[1]
+    server = make_server(create_app(settings), log_level="warning", access_log=False)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"openai-api-simulator:{port}"
+    )
+    thread.start()
+    deadline = time.monotonic() + _START_TIMEOUT_S
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            sock.close()
+            raise RuntimeError(f"the simulator on 127.0.0.1:{port} did not start")
+        time.sleep(0.005)
+    try:
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()

@@ -1,0 +1,165 @@
+"""Embeddings, legacy completions and the Responses API through the official `openai` SDK."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import jsonschema
+import openai
+import pytest
+from pydantic import BaseModel
+
+
+def _cos(a: list[float], b: list[float]) -> float:
+    return sum(x * y for x, y in zip(a, b, strict=True))
+
+
+def test_embeddings_unit_norm_deterministic_and_similar(client: openai.OpenAI) -> None:
+    texts = ["the cat sat on the mat", "the cat sat on a mat", "quarterly revenue grew strongly"]
+    r = client.embeddings.create(model="gpt-sim-1", input=texts, encoding_format="float")
+    vectors = [d.embedding for d in r.data]
+    assert [d.index for d in r.data] == [0, 1, 2]
+    assert all(len(v) == 1536 for v in vectors)
+    assert all(abs(math.sqrt(sum(x * x for x in v)) - 1) < 1e-6 for v in vectors)
+    assert _cos(vectors[0], vectors[1]) > _cos(vectors[0], vectors[2]) + 0.3
+    again = client.embeddings.create(model="gpt-sim-1", input=texts[0], encoding_format="float")
+    assert again.data[0].embedding == vectors[0]
+    assert r.usage.prompt_tokens == r.usage.total_tokens > 0
+
+
+def test_embeddings_base64_dimensions_and_tokens(client: openai.OpenAI) -> None:
+    # The SDK asks for base64 by default and decodes it into floats.
+    full = client.embeddings.create(model="gpt-sim-1", input="hello world", encoding_format="float")
+    short = client.embeddings.create(model="gpt-sim-1", input="hello world", dimensions=256)
+    assert len(short.data[0].embedding) == 256
+    prefix = full.data[0].embedding[:256]
+    norm = math.sqrt(sum(x * x for x in prefix))
+    assert short.data[0].embedding == pytest.approx([x / norm for x in prefix], abs=1e-6)
+    tokens = client.embeddings.create(model="gpt-sim-1", input=[[1, 2, 3], [4, 5]])
+    assert len(tokens.data) == 2 and tokens.usage.prompt_tokens == 5
+    with pytest.raises(openai.BadRequestError):
+        client.embeddings.create(model="gpt-sim-1", input="")
+
+
+def test_legacy_completions(client: openai.OpenAI) -> None:
+    r = client.completions.create(model="gpt-sim-1", prompt="Once upon a time")
+    assert r.object == "text_completion"
+    assert r.choices[0].finish_reason == "length"  # OpenAI's default max_tokens for this endpoint is 16
+    assert r.usage is not None and r.usage.completion_tokens == 16
+    long = client.completions.create(model="gpt-sim-1", prompt="Once upon a time", max_tokens=500)
+    assert long.choices[0].finish_reason == "stop"
+    assert long.choices[0].text.startswith(r.choices[0].text)
+    echo = client.completions.create(model="gpt-sim-1", prompt="Once upon a time", echo=True)
+    assert echo.choices[0].text == "Once upon a time" + r.choices[0].text
+    many = client.completions.create(model="gpt-sim-1", prompt=["a b", "c d"], n=2, max_tokens=8)
+    assert [c.index for c in many.choices] == [0, 1, 2, 3]
+    assert len({c.text for c in many.choices}) == 4
+    streamed = client.completions.create(model="gpt-sim-1", prompt="Once upon a time", stream=True)
+    assert "".join(c.choices[0].text for c in streamed if c.choices) == r.choices[0].text
+    lp = client.completions.create(model="gpt-sim-1", prompt="Hi", logprobs=2, max_tokens=4).choices[0].logprobs
+    assert lp is not None and lp.tokens and len(lp.tokens) == 4 and lp.top_logprobs and len(lp.top_logprobs[0]) == 2
+
+
+def test_responses_text(client: openai.OpenAI) -> None:
+    r = client.responses.create(model="gpt-sim-1", input="Tell me about gardens.", instructions="Be kind.")
+    assert r.object == "response" and r.status == "completed" and r.id.startswith("resp_")
+    assert r.output_text and r.output_text.endswith(".")
+    assert r.usage is not None and r.usage.total_tokens == r.usage.input_tokens + r.usage.output_tokens
+    again = client.responses.create(model="gpt-sim-1", input="Tell me about gardens.", instructions="Be kind.")
+    assert again.output_text == r.output_text
+    items = client.responses.create(
+        model="gpt-sim-1",
+        input=[{"role": "user", "content": [{"type": "input_text", "text": "Tell me about gardens."}]}],
+    )
+    assert items.output_text
+
+
+def test_responses_incomplete_on_max_output_tokens(client: openai.OpenAI) -> None:
+    r = client.responses.create(model="gpt-sim-1", input="Explain in detail how tides work.", max_output_tokens=16)
+    assert r.status == "incomplete"
+    assert r.incomplete_details is not None and r.incomplete_details.reason == "max_output_tokens"
+    assert r.usage is not None and r.usage.output_tokens == 16
+
+
+FUNCTION_TOOL: dict[str, Any] = {
+    "type": "function",
+    "name": "lookup_order",
+    "description": "Look an order up",
+    "parameters": {
+        "type": "object",
+        "properties": {"order_id": {"type": "string"}, "verbose": {"type": "boolean"}},
+        "required": ["order_id", "verbose"],
+        "additionalProperties": False,
+    },
+    "strict": True,
+}
+
+
+def test_responses_function_calls_and_follow_up(client: openai.OpenAI) -> None:
+    r = client.responses.create(model="gpt-sim-1", input="Find order 42", tools=[FUNCTION_TOOL])
+    calls = [item for item in r.output if item.type == "function_call"]
+    assert len(calls) == 1 and calls[0].name == "lookup_order"
+    jsonschema.validate(json.loads(calls[0].arguments), FUNCTION_TOOL["parameters"])
+    follow = client.responses.create(
+        model="gpt-sim-1",
+        tools=[FUNCTION_TOOL],
+        input=[
+            {"role": "user", "content": "Find order 42"},
+            {
+                "type": "function_call",
+                "call_id": calls[0].call_id,
+                "name": "lookup_order",
+                "arguments": calls[0].arguments,
+            },
+            {"type": "function_call_output", "call_id": calls[0].call_id, "output": '{"status": "shipped"}'},
+        ],
+    )
+    assert follow.output_text and not [i for i in follow.output if i.type == "function_call"]
+
+
+class Recipe(BaseModel):
+    title: str
+    minutes: int
+    steps: list[str]
+
+
+def test_responses_structured_output_parse(client: openai.OpenAI) -> None:
+    r = client.responses.parse(model="gpt-sim-1", input="A recipe please", text_format=Recipe)
+    assert isinstance(r.output_parsed, Recipe)
+
+
+def test_responses_stream_event_sequence(client: openai.OpenAI) -> None:
+    full = client.responses.create(model="gpt-sim-1", input="Tell me about gardens.")
+    events = list(client.responses.create(model="gpt-sim-1", input="Tell me about gardens.", stream=True))
+    types = [e.type for e in events]
+    assert types[:5] == [
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.content_part.added",
+        "response.output_text.delta",
+    ]
+    assert types[-5:] == [
+        "response.output_text.delta",
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    deltas = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert deltas == full.output_text
+    completed = events[-1]
+    assert completed.type == "response.completed" and completed.response.output_text == full.output_text
+
+
+def test_responses_stream_helper_and_function_call_events(client: openai.OpenAI) -> None:
+    with client.responses.stream(model="gpt-sim-1", input="Find order 7", tools=[FUNCTION_TOOL]) as stream:
+        kinds = [event.type for event in stream]
+        final = stream.get_final_response()
+    assert "response.function_call_arguments.delta" in kinds
+    assert kinds[-2:] == ["response.output_item.done", "response.completed"]
+    call = next(i for i in final.output if i.type == "function_call")
+    jsonschema.validate(json.loads(call.arguments), FUNCTION_TOOL["parameters"])

@@ -35,13 +35,24 @@ def wait_http(url: str, timeout: float = 30.0, method: str = "GET", body: object
         time.sleep(0.005)
 
 
-def wrk_post(url: str, body: object, *, seconds: int = 8, connections: int = 32) -> float:
-    """Requests/s that wrk (1 thread) reaches POSTing `body` as JSON to `url`."""
+def wrk_post(url: str, body: object, *, seconds: int = 8, connections: int = 32, vary: bool = False) -> float:
+    """Requests/s that wrk (1 thread) reaches POSTing `body` as JSON to `url`.
+
+    With `vary`, each request replaces the text `__N__` in the body by a counter, so every request is new to
+    the server (its answer cache cannot help).
+    """
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed for this benchmark: apt-get install wrk")
-    script = (
-        f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [[{json.dumps(body)}]]\n'
-    )
+    script = 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+    script += f"wrk.body = [[{json.dumps(body)}]]\n"
+    if vary:
+        script += (
+            "local counter = 0\n"
+            "request = function()\n"
+            "  counter = counter + 1\n"
+            '  return wrk.format(nil, nil, nil, (string.gsub(wrk.body, "__N__", tostring(counter))))\n'
+            "end\n"
+        )
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp, "post.lua")
         path.write_text(script)

@@ -19,6 +19,7 @@ from openai_api_simulator.config import (
     Settings,
 )
 from openai_api_simulator.errors import StartupError
+from openai_api_simulator.provision.commands import register
 
 QUICK_START = f"""A local OpenAI-compatible API. Quick start:
 
@@ -221,6 +222,7 @@ def serve(
 
 
 # provisioning commands
+register(app)
 
 
 _ROOT_ONLY = {"--help", "-h", "--version"}

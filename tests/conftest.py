@@ -9,7 +9,7 @@ import pytest
 from openai_api_simulator.config import Settings
 from openai_api_simulator.testing import running
 
-pytest_plugins = ["pytester"]
+pytest_plugins = ["pytester", "tests.provision_fixtures"]
 
 FIXED_CREATED = 1_700_000_000
 

@@ -1,0 +1,157 @@
+"""CLI commands: ``pull`` (prefetch llama-server and a model) and ``cache list|path|clear``.
+
+`register(app)` adds them to the package's Typer app; the commands are thin wrappers over
+`ensure_llama_server` / `ensure_model`, so ``run`` and ``pull`` share every rule.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .. import paths
+from .download import default_progress
+from .errors import ProvisionError
+from .llama import ensure_llama_server, installed_all
+from .models import cached_models, ensure_model
+
+_SECTIONS = ("llama.cpp", "models", "downloads", "releases")
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB"
+
+
+def _fail(exc: ProvisionError) -> typer.Exit:
+    typer.echo(f"error: {exc}", err=True)
+    return typer.Exit(1)
+
+
+def pull(
+    model: Annotated[
+        str | None,
+        typer.Argument(
+            help="Catalogue id, hf://OWNER/REPO/FILE.gguf[@REV], https URL or local .gguf path "
+            "[default: the catalogue default].",
+            metavar="MODEL",
+            show_default=False,
+        ),
+    ] = None,
+    llama_version: Annotated[
+        str | None, typer.Option("--llama-version", help="Pin a llama.cpp release tag, e.g. b11434.")
+    ] = None,
+    llama_variant: Annotated[str | None, typer.Option("--llama-variant", help="Release variant, e.g. vulkan.")] = None,
+    llama_server: Annotated[
+        Path | None,
+        typer.Option("--llama-server", help="Use this llama-server binary (checked with --version)."),
+    ] = None,
+    hf_endpoint: Annotated[
+        str | None,
+        typer.Option("--hf-endpoint", help="Hugging Face endpoint or mirror [env: HF_ENDPOINT]."),
+    ] = None,
+    llama_release_url: Annotated[
+        str | None,
+        typer.Option(
+            "--llama-release-url",
+            help="llama.cpp releases base URL or mirror [env: OAS_LLAMA_RELEASE_URL].",
+        ),
+    ] = None,
+    offline: Annotated[
+        bool,
+        typer.Option("--offline", help="Use the cache only [env: OAS_OFFLINE=1 or HF_HUB_OFFLINE=1]."),
+    ] = False,
+    update: Annotated[
+        bool, typer.Option("--update", help="Look for a newer llama.cpp release / model upload.")
+    ] = False,
+    allow_unverified: Annotated[
+        bool,
+        typer.Option("--allow-unverified", help="Accept downloads that have no SHA256 to check against."),
+    ] = False,
+    no_llama: Annotated[bool, typer.Option("--no-llama", help="Skip llama-server.")] = False,
+    no_model: Annotated[bool, typer.Option("--no-model", help="Skip the model.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+) -> None:
+    """Download and verify llama-server and a model into the cache, for offline use later."""
+    progress = default_progress(quiet=quiet)
+    offline_flag = True if offline else None
+    try:
+        if not no_llama:
+            install = ensure_llama_server(
+                version=llama_version,
+                variant=llama_variant,
+                llama_server=llama_server,
+                release_url=llama_release_url,
+                offline=offline_flag,
+                allow_unverified=allow_unverified,
+                update=update,
+                progress=progress,
+            )
+            tag = install.tag or "user binary"
+            typer.echo(f"llama-server {tag} ({install.backend}): {install.server}")
+        if not no_model:
+            found = ensure_model(
+                model,
+                hf_endpoint=hf_endpoint,
+                offline=offline_flag,
+                allow_unverified=allow_unverified,
+                update=update,
+                progress=progress,
+            )
+            digest = f", sha256 {found.sha256}" if found.sha256 else ""
+            typer.echo(f"model {found.name}: {found.path} ({found.size} bytes{digest})")
+    except ProvisionError as exc:
+        raise _fail(exc) from exc
+
+
+def cache_path() -> None:
+    """Print the cache directory (set OAS_CACHE_DIR to move it)."""
+    typer.echo(str(paths.cache_dir()))
+
+
+def cache_list() -> None:
+    """List installed llama.cpp builds, cached models and partial downloads."""
+    typer.echo(f"cache: {paths.cache_dir()}")
+    installs = installed_all()
+    typer.echo("llama.cpp:" if installs else "llama.cpp: (none)")
+    for install in installs:
+        typer.echo(f"  {install.tag}  {install.backend:<7} {install.asset}  {install.server}")
+    models = cached_models()
+    typer.echo("models:" if models else "models: (none)")
+    for path, size, sha in models:
+        typer.echo(f"  {_mb(size):>10}  sha256 {sha}  {path}")
+    parts = sorted(p for d in (paths.models_dir(), paths.downloads_dir()) if d.is_dir() for p in d.rglob("*.part"))
+    for part in parts:
+        typer.echo(f"  partial: {part} ({_mb(part.stat().st_size)}; the next pull resumes it)")
+
+
+def cache_clear(
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete everything this tool downloaded (llama.cpp builds, models, partial downloads)."""
+    root = paths.cache_dir()
+    targets = [root / name for name in _SECTIONS if (root / name).exists()]
+    if not targets:
+        typer.echo(f"Nothing to clear in {root}.")
+        return
+    if not yes and not typer.confirm(f"Delete {', '.join(str(t) for t in targets)}?"):
+        raise typer.Exit(1)
+    # Only our own sub-folders are removed: OAS_CACHE_DIR may point at a folder that holds other things.
+    for target in targets:
+        shutil.rmtree(target)
+    typer.echo(f"Cleared {len(targets)} folder(s) in {root}.")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``pull`` and the ``cache`` sub-commands to `app`."""
+    app.command("pull")(pull)
+    cache_app = typer.Typer(help="Inspect or clear the download cache.", no_args_is_help=True)
+    cache_app.command("list")(cache_list)
+    cache_app.command("path")(cache_path)
+    cache_app.command("clear")(cache_clear)
+    app.add_typer(cache_app, name="cache")
+
+
+__all__ = ["register"]

@@ -1,0 +1,778 @@
+"""The one downloader: every byte this package fetches goes through `download`.
+
+What it guarantees, in the order a download meets them:
+
+1. **One download per file.** A file lock next to the destination makes concurrent runs (threads or
+   processes) wait for the first; the waiter then finds the finished file and returns at once.
+2. **Cheap reuse.** A finished file has a ``.meta.json`` sidecar recording its size and SHA256; a file
+   whose size matches and whose recorded hash equals the wanted one is returned without any request.
+3. **Known integrity.** The expected SHA256 is the pinned one if the caller has it, else the hash the
+   server declares in ``X-Linked-Etag`` on the first (pre-redirect) response, as Hugging Face does for
+   LFS files. With neither, the download is refused unless the caller explicitly allowed it.
+4. **Room first.** Free disk space is checked against the remaining size before any byte is written.
+5. **Resume, don't append blindly.** Bytes land in ``<dest>.part``. A later attempt asks for the rest
+   with ``Range``; a ``200`` answer (the server ignored the range) truncates the part file and starts
+   clean instead of appending a second copy - the corruption peers' users complain about.
+6. **Retries.** Connection errors, timeouts, 429 and 5xx are retried with exponential backoff; the
+   counter resets whenever bytes arrived, so a flaky link still finishes a large file.
+7. **Hash in the same pass** as the write. On mismatch the part file is deleted and the error names
+   the URL, the expected and the actual hash.
+8. **Atomic publish.** The part file is fsynced and renamed onto the destination, so the cache never
+   holds a half-written file under its final name.
+
+Progress goes to stderr: a rich bar (size, speed, ETA) on a terminal, plain log lines otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import queue
+import re
+import secrets
+import shutil
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any, Final, Protocol
+
+import httpx
+from filelock import FileLock, Timeout
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.progress import Progress as RichProgressBar
+
+from .errors import ChecksumMismatch, DownloadError, InsufficientDiskSpace, UnverifiedDownload
+
+# Read size for local files (hashing a part file, a cached file).
+CHUNK_SIZE: Final = 1 << 20
+# Received bytes are written and hashed in batches of this size: one write and one hash call per MiB
+# instead of one per 64 KB socket read (measured: faster than a plain write-per-read copy).
+WRITE_SIZE: Final = 1 << 20
+# Statuses worth retrying: rate limiting and the server-side failures that are usually temporary.
+RETRYABLE_STATUSES: Final = frozenset({408, 425, 429, 500, 502, 503, 504})
+# GitHub release downloads take two hops and Hugging Face one; ten leaves room for mirrors.
+MAX_REDIRECTS: Final = 10
+# Keep this much free beyond the file itself, so a download never fills the disk to the last byte.
+DISK_MARGIN: Final = 16 * 1024 * 1024
+# How long a second process waits for the first one's download of the same file.
+LOCK_WAIT_SECONDS: Final = 4 * 3600.0
+# Connect fast or fail (then retry); reads may legitimately stall on a slow mirror for a while.
+TIMEOUT: Final = httpx.Timeout(60.0, connect=15.0)
+
+_SHA256_RE: Final = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently to retry transient failures."""
+
+    attempts: int = 5  # attempts without progress before giving up
+    base_delay: float = 0.5  # first backoff; doubles each time
+    max_delay: float = 8.0  # cap for the backoff and for a server's Retry-After
+    sleep: Callable[[float], None] = field(default=time.sleep, compare=False)
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(self.max_delay, max(0.0, retry_after))
+        return min(self.max_delay, self.base_delay * (2.0 ** (attempt - 1)))
+
+
+@dataclass(frozen=True)
+class DownloadResult:
+    """A verified file in the cache."""
+
+    path: Path
+    url: str
+    size: int
+    sha256: str
+    verified_by: str  # "pinned" | "x-linked-etag" | "unverified"
+    cached: bool = False  # True when no byte was fetched in this call
+    fetched: int = 0  # bytes received over the network in this call
+    resumed_from: int = 0  # bytes already on disk when the transfer started
+
+
+# --------------------------------------------------------------------------------------------------
+# Progress reporting
+
+
+class ProgressReporter(Protocol):
+    """Where the downloader reports what it is doing."""
+
+    def start(self, label: str, total: int | None, completed: int) -> None: ...
+    def advance(self, amount: int) -> None: ...
+    def finish(self) -> None: ...
+    def note(self, message: str) -> None: ...
+
+
+class NullProgress:
+    """Reports nothing (``--quiet``, library use)."""
+
+    def start(self, label: str, total: int | None, completed: int) -> None:
+        pass
+
+    def advance(self, amount: int) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+    def note(self, message: str) -> None:
+        pass
+
+
+def _mb(n: float) -> str:
+    return f"{n / 1e6:.1f} MB"
+
+
+class PlainProgress:
+    """Log lines for logs and CI: start, every 10 % or 5 s, end. No carriage returns."""
+
+    def __init__(self, stream: IO[str] | None = None, *, interval: float = 5.0) -> None:
+        self._stream = stream
+        self._interval = interval
+        self._label = ""
+        self._total: int | None = None
+        self._done = 0
+        self._started = 0.0
+        self._initial = 0
+        self._last_time = 0.0
+        self._last_tenth = -1
+
+    def _write(self, line: str) -> None:
+        stream = self._stream or sys.stderr
+        stream.write(line + "\n")
+        stream.flush()
+
+    def start(self, label: str, total: int | None, completed: int) -> None:
+        self._label, self._total, self._done, self._initial = label, total, completed, completed
+        self._started = self._last_time = time.monotonic()
+        self._last_tenth = -1
+        size = _mb(total) if total is not None else "unknown size"
+        resumed = f", resuming at {_mb(completed)}" if completed else ""
+        self._write(f"Downloading {label} ({size}{resumed})")
+
+    def advance(self, amount: int) -> None:
+        self._done += amount
+        now = time.monotonic()
+        tenth = self._done * 10 // self._total if self._total else -1
+        if tenth > self._last_tenth or now - self._last_time >= self._interval:
+            self._last_tenth, self._last_time = tenth, now
+            speed = (self._done - self._initial) / max(now - self._started, 1e-6)
+            pct = f"{100 * self._done / self._total:3.0f}% " if self._total else ""
+            of = f"/{_mb(self._total)}" if self._total else ""
+            self._write(f"  {self._label}: {pct}{_mb(self._done)}{of} at {_mb(speed)}/s")
+
+    def finish(self) -> None:
+        elapsed = max(time.monotonic() - self._started, 1e-6)
+        fetched = self._done - self._initial
+        self._write(f"  {self._label}: done, {_mb(fetched)} in {elapsed:.1f} s ({_mb(fetched / elapsed)}/s)")
+
+    def note(self, message: str) -> None:
+        self._write(message)
+
+
+class RichProgress:
+    """A progress bar with size, speed and ETA for interactive terminals."""
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+        self._bar: RichProgressBar | None = None
+        self._task: Any = None
+
+    def start(self, label: str, total: int | None, completed: int) -> None:
+        self._bar = RichProgressBar(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=self._console,
+            transient=False,
+        )
+        self._bar.start()
+        self._task = self._bar.add_task(label, total=total, completed=completed)
+
+    def advance(self, amount: int) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, advance=amount)
+
+    def finish(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+    def note(self, message: str) -> None:
+        self._console.print(message, highlight=False, markup=False)
+
+
+def default_progress(*, quiet: bool = False) -> ProgressReporter:
+    """A bar on a terminal, log lines when stderr is a file or pipe, nothing when quiet."""
+    if quiet:
+        return NullProgress()
+    console = Console(stderr=True)
+    if console.is_terminal:
+        return RichProgress(console)
+    return PlainProgress()
+
+
+# --------------------------------------------------------------------------------------------------
+# Helpers
+
+
+def disk_free(path: Path) -> int:
+    """Free bytes on the filesystem that holds `path` (or its nearest existing parent).
+
+    A module-level function so tests can monkeypatch it to simulate a full disk.
+    """
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    return shutil.disk_usage(probe).free
+
+
+def check_disk_space(path: Path, needed: int, *, what: str) -> None:
+    """Raise `InsufficientDiskSpace` unless `needed` bytes (plus a margin) fit under `path`."""
+    free = disk_free(path)
+    if needed + DISK_MARGIN > free:
+        raise InsufficientDiskSpace(
+            f"Not enough disk space for {what}: need {_mb(needed + DISK_MARGIN)} in {path}, "
+            f"{_mb(free)} free. Free some space or point OAS_CACHE_DIR at a larger disk."
+        )
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK_SIZE):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def normalize_sha256(value: str | None) -> str | None:
+    """Lower-case 64-hex SHA256 from forms like ``"<hex>"``, ``sha256:<hex>``, ``W/"<hex>"``."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.startswith("W/"):
+        text = text[2:]
+    text = text.strip('"').strip()
+    if text.lower().startswith("sha256:"):
+        text = text[7:]
+    text = text.lower()
+    return text if _SHA256_RE.match(text) else None
+
+
+def meta_path(dest: Path) -> Path:
+    return dest.with_name(dest.name + ".meta.json")
+
+
+def part_path(dest: Path) -> Path:
+    return dest.with_name(dest.name + ".part")
+
+
+def lock_path(dest: Path) -> Path:
+    return dest.with_name(dest.name + ".lock")
+
+
+def read_meta(dest: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(meta_path(dest).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
+    """Write JSON so that readers see either the old file or the whole new one."""
+    # Unique per writer: two threads (or processes) may write the same file at the same moment.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    with tmp.open("w") as f:
+        json.dump(data, f, indent=2, sort_keys=True)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def cached_file(dest: Path, *, sha256: str | None = None, size: int | None = None) -> DownloadResult | None:
+    """The cached download at `dest` if it is complete and matches - checked by size and recorded hash.
+
+    Re-hashing every cached gigabyte on each start would make a warm start slow; the sidecar is written
+    only after the full-file hash was verified, and the size check catches truncation.
+    """
+    meta = read_meta(dest)
+    if meta is None:
+        return None
+    try:
+        actual_size = dest.stat().st_size
+    except OSError:
+        return None
+    recorded = normalize_sha256(str(meta.get("sha256", "")))
+    if recorded is None or meta.get("size") != actual_size:
+        return None
+    if sha256 is not None and recorded != normalize_sha256(sha256):
+        return None
+    if size is not None and size != actual_size:
+        return None
+    return DownloadResult(
+        path=dest,
+        url=str(meta.get("url", "")),
+        size=actual_size,
+        sha256=recorded,
+        verified_by=str(meta.get("verified_by", "pinned")),
+        cached=True,
+    )
+
+
+def make_client() -> httpx.Client:
+    """The HTTP client used when the caller passes none. Redirects are followed by hand (see `_open`)."""
+    from .. import __version__
+
+    return httpx.Client(
+        timeout=TIMEOUT,
+        follow_redirects=False,
+        headers={"User-Agent": f"openai-api-simulator/{__version__}"},
+    )
+
+
+@contextmanager
+def file_lock(path: Path, reporter: ProgressReporter, *, what: str) -> Iterator[None]:
+    """Hold an exclusive inter-process lock on `path`, saying so if we have to wait."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(path))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        reporter.note(f"Waiting for another run that is fetching {what} (lock: {path})")
+        try:
+            lock.acquire(timeout=LOCK_WAIT_SECONDS)
+        except Timeout:
+            raise DownloadError(
+                f"Gave up waiting for the lock {path} held by another run. If no other "
+                "openai-api-simulator is running, delete the lock file and try again.",
+                url=what,
+            ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+# --------------------------------------------------------------------------------------------------
+# The download itself
+
+
+class _Retry(Exception):
+    """A transient failure; the attempt may be repeated."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class _Restart(Exception):
+    """The part file cannot be resumed; start from byte zero at once."""
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return (url.scheme, url.host, url.port)
+
+
+def _open(client: httpx.Client, url: str, headers: Mapping[str, str]) -> tuple[httpx.Response, httpx.Headers]:
+    """GET `url` following redirects by hand; return the final streaming response and the first headers.
+
+    By hand because the integrity headers (``X-Linked-Etag``, ``X-Linked-Size``) are on the first,
+    pre-redirect response, and because credentials must not follow a redirect to another host.
+    """
+    current = httpx.URL(url)
+    hdrs = dict(headers)
+    first: httpx.Headers | None = None
+    for _ in range(MAX_REDIRECTS + 1):
+        response = client.send(client.build_request("GET", current, headers=hdrs), stream=True)
+        if first is None:
+            first = response.headers
+        if not (response.is_redirect and "location" in response.headers):
+            return response, first
+        target = current.join(response.headers["location"])
+        response.close()
+        if _origin(target) != _origin(current):
+            hdrs = {k: v for k, v in hdrs.items() if k.lower() != "authorization"}
+        current = target
+    raise DownloadError(f"Too many redirects (more than {MAX_REDIRECTS}) starting at {url}.", url=url)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after", "")
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def _content_range(response: httpx.Response) -> tuple[int | None, int | None]:
+    """(start, total) from ``Content-Range: bytes start-end/total`` (or ``bytes */total``)."""
+    match = re.match(r"bytes\s+(\d+|\*)(?:-\d+)?/(\d+|\*)", response.headers.get("content-range", ""))
+    if not match:
+        return None, None
+    start = int(match.group(1)) if match.group(1) != "*" else None
+    total = int(match.group(2)) if match.group(2) != "*" else None
+    return start, total
+
+
+def _int_header(headers: httpx.Headers, name: str) -> int | None:
+    try:
+        return int(headers.get(name, ""))
+    except ValueError:
+        return None
+
+
+class _Sink:
+    """Writes, hashes and syncs received batches on a worker thread.
+
+    File writes, ``hashlib`` updates of large buffers and ``fdatasync`` release the GIL, so they run on
+    the second core while the main thread parses the HTTP stream, instead of adding to its time. Syncing
+    every `SYNC_EVERY` bytes lets the disk catch up during the transfer rather than all at the end.
+    """
+
+    SYNC_EVERY: Final = 32 * 1024 * 1024
+    # Batches in flight: bounds memory (QUEUE_DEPTH x WRITE_SIZE) when the disk is slower than the
+    # network, and lets the receiver run on while a periodic sync waits for the disk.
+    QUEUE_DEPTH: Final = 16
+
+    def __init__(self, file: IO[bytes], hasher: Any) -> None:
+        self._file = file
+        self._hasher = hasher
+        self._queue: queue.Queue[bytearray | None] = queue.Queue(maxsize=self.QUEUE_DEPTH)
+        self._error: BaseException | None = None
+        self.written = 0
+        self._thread = threading.Thread(target=self._run, name="download-sink", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        sync = getattr(os, "fdatasync", os.fsync)  # macOS has no fdatasync
+        unsynced = 0
+        batch: bytearray | None = None
+        try:
+            while (batch := self._queue.get()) is not None:
+                self._file.write(batch)
+                self._hasher.update(batch)
+                self.written += len(batch)
+                unsynced += len(batch)
+                if unsynced >= self.SYNC_EVERY:
+                    self._file.flush()
+                    sync(self._file.fileno())
+                    unsynced = 0
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        except BaseException as exc:  # raised to the producer by close()
+            self._error = exc
+            # Until the end marker arrives, keep draining so that put() never blocks forever.
+            while batch is not None:
+                batch = self._queue.get()
+
+    def put(self, batch: bytearray) -> bool:
+        """Queue `batch` (the sink owns it from now on). False once the worker failed; close() raises."""
+        if self._error is not None:
+            return False
+        self._queue.put(batch)
+        return True
+
+    def close(self) -> int:
+        """Wait until every batch is written, hashed and synced; return the bytes written."""
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self.written
+
+
+class _Transfer:
+    """The state of one file's download across attempts: the part file, the hash, the offset."""
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        dest: Path,
+        sha256: str | None,
+        size: int | None,
+        allow_unverified: bool,
+        headers: Mapping[str, str],
+        reporter: ProgressReporter,
+        label: str,
+    ) -> None:
+        self.url = url
+        self.dest = dest
+        self.part = part_path(dest)
+        self.pinned = normalize_sha256(sha256)
+        if sha256 is not None and self.pinned is None:
+            raise ValueError(f"not a SHA256 hex digest: {sha256!r}")
+        self.size = size
+        self.allow_unverified = allow_unverified
+        self.headers = dict(headers)
+        self.reporter = reporter
+        self.label = label
+        self.expected: str | None = self.pinned
+        self.verified_by = "pinned" if self.pinned else "unverified"
+        self.hasher = hashlib.sha256()
+        self.offset = 0
+        self.resumed_from = 0
+        self.fetched = 0
+        self._load_part()
+
+    def _load_part(self) -> None:
+        """Hash what a previous run left so the new bytes extend the same digest."""
+        if not self.part.exists():
+            return
+        with self.part.open("rb") as f:
+            while chunk := f.read(CHUNK_SIZE):
+                self.hasher.update(chunk)
+                self.offset += len(chunk)
+        self.resumed_from = self.offset
+
+    def reset(self) -> None:
+        self.part.unlink(missing_ok=True)
+        self.hasher = hashlib.sha256()
+        self.offset = 0
+
+    def _expect_from(self, first: httpx.Headers) -> None:
+        if self.pinned:
+            return
+        declared = normalize_sha256(first.get("x-linked-etag"))
+        if declared:
+            self.expected, self.verified_by = declared, "x-linked-etag"
+        elif not self.allow_unverified:
+            raise UnverifiedDownload(
+                f"Refusing to download {self.url}: no SHA256 is pinned for it and the server declares "
+                "none (no X-Linked-Etag header). Pin one (for a URL, append #sha256=<hex>) or pass "
+                "--allow-unverified to accept the file as it comes.",
+                url=self.url,
+            )
+
+    def attempt(self, client: httpx.Client) -> bool:
+        """One request. True when the file is complete; raises `_Retry`/`_Restart` or a final error."""
+        headers = {"Accept-Encoding": "identity", **self.headers}
+        if self.offset:
+            headers["Range"] = f"bytes={self.offset}-"
+        try:
+            response, first = _open(client, self.url, headers)
+        except httpx.TransportError as exc:
+            raise _Retry(f"{type(exc).__name__}: {exc}") from exc
+        try:
+            status = response.status_code
+            if status in RETRYABLE_STATUSES:
+                raise _Retry(f"HTTP {status}", _retry_after(response))
+            if status == 416 and self.offset:
+                _, total = _content_range(response)
+                if total is not None and total == self.offset:
+                    self._expect_from(first)
+                    return True  # the part file already holds every byte
+                raise _Restart(f"server cannot resume at byte {self.offset}")
+            if status >= 400:
+                raise DownloadError(
+                    f"{self.url} answered HTTP {status} {response.reason_phrase} (final URL "
+                    f"{response.url}). Check the name and the mirror, or pass another version.",
+                    url=self.url,
+                )
+            self._expect_from(first)
+            total = self._total(response, first)
+            remaining = total - self.offset if total is not None else None
+            if remaining is not None:
+                check_disk_space(self.part.parent, remaining, what=f"{self.label} ({self.url})")
+            self.reporter.start(self.label, total, self.offset)
+            try:
+                self._receive(response)
+            finally:
+                self.reporter.finish()
+            if total is not None and self.offset < total:
+                raise _Retry(f"connection closed after {self.offset} of {total} bytes")
+            if total is not None and self.offset > total:
+                raise _Restart(f"received {self.offset} bytes, more than the {total} announced")
+            return True
+        finally:
+            response.close()
+
+    def _total(self, response: httpx.Response, first: httpx.Headers) -> int | None:
+        """Total file size for this response, restarting cleanly when a range request was ignored."""
+        if response.status_code == 206:
+            start, total = _content_range(response)
+            if start != self.offset:
+                raise _Restart(f"server resumed at byte {start}, not {self.offset}")
+        else:
+            if self.offset:
+                # 200 to a Range request: the body is the whole file. Appending it would corrupt the
+                # part file, so drop what we had and take this response from byte zero.
+                self.reporter.note(f"{self.url}: the server ignored the resume request; starting over")
+                self.reset()
+            total = _int_header(response.headers, "content-length")
+        if total is None:
+            total = _int_header(first, "x-linked-size") or self.size
+        if self.size is not None and total is not None and total != self.size:
+            raise DownloadError(
+                f"{self.url} is {total} bytes but {self.size} were expected. The mirror serves a "
+                "different file; check its contents or the pinned version.",
+                url=self.url,
+            )
+        return total
+
+    def _receive(self, response: httpx.Response) -> None:
+        mode = "ab" if self.offset else "wb"
+        buffer = bytearray()
+        failure: httpx.TransportError | None = None
+        with self.part.open(mode) as f:
+            sink = _Sink(f, self.hasher)
+            try:
+                # Socket reads arrive in pieces of up to 64 KB; they are handed on in WRITE_SIZE batches.
+                for chunk in response.iter_raw():
+                    buffer += chunk
+                    if len(buffer) >= WRITE_SIZE:
+                        if not sink.put(buffer):
+                            break  # the disk failed; close() below says how
+                        self.reporter.advance(len(buffer))
+                        buffer = bytearray()
+            except httpx.TransportError as exc:
+                failure = exc
+            finally:
+                # Whatever arrived before a failure is kept, so a resume asks for exactly the missing
+                # bytes; close() returns once everything is written, hashed and fsynced.
+                if buffer and sink.put(buffer):
+                    self.reporter.advance(len(buffer))
+                try:
+                    written = sink.close()
+                except OSError as exc:
+                    raise DownloadError(
+                        f"Cannot write {self.part} ({exc}). Check free space and permissions there, "
+                        "then run the command again to resume.",
+                        url=self.url,
+                    ) from exc
+                self.offset += written
+                self.fetched += written
+        if failure is not None:
+            raise _Retry(f"{type(failure).__name__} after {self.offset} bytes: {failure}") from failure
+
+    def publish(self) -> DownloadResult:
+        actual = self.hasher.hexdigest()
+        if self.expected is not None and actual != self.expected:
+            self.part.unlink(missing_ok=True)
+            raise ChecksumMismatch(url=self.url, expected=self.expected, actual=actual)
+        size = self.part.stat().st_size
+        meta = {
+            "url": self.url,
+            "sha256": actual,
+            "size": size,
+            "verified_by": self.verified_by,
+            "downloaded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        # Data first, then the sidecar: a crash in between leaves a file without a sidecar, which the
+        # next run does not trust and downloads again - never a sidecar vouching for a missing file.
+        meta_path(self.dest).unlink(missing_ok=True)
+        os.replace(self.part, self.dest)
+        write_json_atomic(meta_path(self.dest), meta)
+        return DownloadResult(
+            path=self.dest,
+            url=self.url,
+            size=size,
+            sha256=actual,
+            verified_by=self.verified_by,
+            fetched=self.fetched,
+            resumed_from=self.resumed_from,
+        )
+
+
+def download(
+    url: str,
+    dest: Path,
+    *,
+    sha256: str | None = None,
+    size: int | None = None,
+    allow_unverified: bool = False,
+    client: httpx.Client | None = None,
+    headers: Mapping[str, str] | None = None,
+    progress: ProgressReporter | None = None,
+    label: str | None = None,
+    retry: RetryPolicy | None = None,
+) -> DownloadResult:
+    """Download `url` to `dest`, verified, resumable, once. See the module docstring for the rules.
+
+    `sha256`/`size` pin what the file must be. `allow_unverified` accepts a file that has neither a
+    pinned nor a server-declared hash. `headers` are sent to the first host only.
+    """
+    reporter = progress or NullProgress()
+    retry = retry or RetryPolicy()
+    label = label or dest.name
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with file_lock(lock_path(dest), reporter, what=label):
+        done = cached_file(dest, sha256=sha256, size=size)
+        if done is not None:
+            return done
+        transfer = _Transfer(
+            url=url,
+            dest=dest,
+            sha256=sha256,
+            size=size,
+            allow_unverified=allow_unverified,
+            headers=headers or {},
+            reporter=reporter,
+            label=label,
+        )
+        own_client = client is None
+        http = client or make_client()
+        try:
+            return _run(transfer, http, retry)
+        finally:
+            if own_client:
+                http.close()
+
+
+def _run(transfer: _Transfer, client: httpx.Client, retry: RetryPolicy) -> DownloadResult:
+    failures = 0
+    restarted_stale = False
+    while True:
+        before = transfer.offset
+        try:
+            transfer.attempt(client)
+        except _Restart as exc:
+            transfer.reporter.note(f"{transfer.url}: {exc}; starting over")
+            transfer.reset()
+            continue
+        except _Retry as exc:
+            # Progress resets the count: a flaky link that delivers something each time still finishes.
+            failures = 1 if transfer.offset > before else failures + 1
+            if failures >= retry.attempts:
+                kept = (
+                    f" The {transfer.offset} bytes received are kept in {transfer.part}; " if (transfer.offset) else " "
+                )
+                raise DownloadError(
+                    f"Download of {transfer.url} failed after {failures} attempts ({exc}).{kept}"
+                    "Run the command again to resume, or check the network and the mirror.",
+                    url=transfer.url,
+                ) from exc
+            delay = retry.delay(failures, exc.retry_after)
+            transfer.reporter.note(f"{transfer.url}: {exc}; retrying in {delay:.1f} s")
+            retry.sleep(delay)
+            continue
+        try:
+            return transfer.publish()
+        except ChecksumMismatch:
+            # A part file left by an earlier run may belong to an older version of the file; one clean
+            # download settles whether the mismatch is ours or the server's.
+            if transfer.resumed_from and not restarted_stale:
+                restarted_stale = True
+                transfer.reporter.note(f"{transfer.url}: resumed file did not verify; downloading afresh")
+                transfer.reset()
+                transfer.resumed_from = 0
+                continue
+            raise

@@ -1,0 +1,81 @@
+"""Errors raised while provisioning llama.cpp and models.
+
+Exception tree::
+
+    SimulatorError                      (openai_api_simulator.errors)
+    └── ProvisionError                  anything in this package; the message says what to do
+        ├── UnsupportedPlatform         no llama.cpp build for this OS / CPU / variant
+        ├── ReleaseError                the release could not be resolved (no tag, asset missing)
+        ├── DownloadError               network or HTTP failure after retries
+        │   ├── ChecksumMismatch        the bytes do not hash to the expected SHA256
+        │   └── UnverifiedDownload      no hash to check against and the user did not opt out
+        ├── InsufficientDiskSpace       not enough free space before starting
+        ├── UnsafeArchive               an archive entry would land outside the target folder
+        ├── BinaryCheckFailed           llama-server did not run (``--version``)
+        ├── ModelSpecError              a model name / URL / path that cannot be understood
+        └── OfflineError                offline and the cache does not hold what is needed
+
+Every message names the file, URL or directory involved and what the user can do about it.
+"""
+
+from __future__ import annotations
+
+from ..errors import SimulatorError
+
+
+class ProvisionError(SimulatorError):
+    """Base class of the provisioning errors."""
+
+
+class UnsupportedPlatform(ProvisionError):
+    """No llama.cpp release asset exists for this platform."""
+
+
+class ReleaseError(ProvisionError):
+    """A llama.cpp release or one of its assets could not be found."""
+
+
+class DownloadError(ProvisionError):
+    """A download failed (network, HTTP status) after the retries ran out."""
+
+    def __init__(self, message: str, *, url: str) -> None:
+        super().__init__(message)
+        self.url = url
+
+
+class ChecksumMismatch(DownloadError):
+    """The downloaded bytes do not match the expected SHA256."""
+
+    def __init__(self, *, url: str, expected: str, actual: str) -> None:
+        super().__init__(
+            f"SHA256 mismatch for {url}: expected {expected}, got {actual}. The partial file was "
+            "deleted; run the command again to download it afresh. If it fails again, the mirror "
+            "or the pinned hash is wrong.",
+            url=url,
+        )
+        self.expected = expected
+        self.actual = actual
+
+
+class UnverifiedDownload(DownloadError):
+    """Neither a pinned hash nor a server-declared hash is available."""
+
+
+class InsufficientDiskSpace(ProvisionError):
+    """Too little free space to download or unpack."""
+
+
+class UnsafeArchive(ProvisionError):
+    """An archive entry escapes the extraction folder or is of a refused kind."""
+
+
+class BinaryCheckFailed(ProvisionError):
+    """The llama-server binary did not run."""
+
+
+class ModelSpecError(ProvisionError):
+    """A model specification that names nothing this package can fetch."""
+
+
+class OfflineError(ProvisionError):
+    """Offline (by choice or by circumstance) and the cache lacks what is needed."""

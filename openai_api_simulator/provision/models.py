@@ -1,0 +1,280 @@
+"""Turn a model specification into a verified GGUF file on disk.
+
+Accepted specifications:
+
+* a catalogue id (``smollm2-135m``; see `catalog`);
+* ``hf://owner/repo/path/file.gguf`` with an optional ``@revision`` (default ``main``), fetched from
+  ``{HF_ENDPOINT}/owner/repo/resolve/{revision}/path/file.gguf``;
+* an ``http(s)://`` URL, optionally ending in ``#sha256=<hex>`` to pin its hash;
+* a local path to a ``.gguf`` file, used where it is (never copied, never hashed).
+
+Downloaded files live under ``<cache>/models/`` and are re-checked cheaply on each use (size plus
+the hash recorded when they were verified). Once a file is cached no request is made for it, so a
+warm start works offline; ``update=True`` asks Hugging Face whether a moving revision changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, Literal
+from urllib.parse import quote
+
+import httpx
+
+from .. import paths
+from . import settings
+from .catalog import CatalogEntry, default_model_id, get_entry, load_catalog
+from .download import (
+    ProgressReporter,
+    RetryPolicy,
+    cached_file,
+    download,
+    make_client,
+    meta_path,
+    normalize_sha256,
+)
+from .errors import ModelSpecError, OfflineError
+
+log = logging.getLogger(__name__)
+
+# Every GGUF file starts with these four bytes; checking them turns "an HTML error page saved as
+# model.gguf" into a clear message instead of a confusing llama-server failure.
+GGUF_MAGIC: Final = b"GGUF"
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A parsed model specification."""
+
+    kind: Literal["catalog", "hf", "url", "local"]
+    name: str  # the id served to clients: catalogue id or file name
+    url: str | None = None
+    repo: str | None = None
+    file: str | None = None
+    revision: str | None = None
+    sha256: str | None = None
+    size: int | None = None
+    local_path: Path | None = None
+    entry: CatalogEntry | None = None
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """A GGUF ready for llama-server ``-m``."""
+
+    path: Path
+    name: str
+    size: int
+    sha256: str | None  # None for the user's own local file, which is not hashed
+    source: str  # URL or local path it came from
+    entry: CatalogEntry | None = None
+    cached: bool = True  # False when it was downloaded by this call
+
+
+def hf_resolve_url(endpoint: str, repo: str, revision: str, file: str) -> str:
+    return f"{endpoint.rstrip('/')}/{quote(repo, safe='/')}/resolve/{quote(revision, safe='')}/{quote(file, safe='/')}"
+
+
+def _hf_source(repo: str, file: str, revision: str, endpoint: str, name: str) -> ModelSource:
+    return ModelSource(
+        kind="hf",
+        name=name,
+        url=hf_resolve_url(endpoint, repo, revision, file),
+        repo=repo,
+        file=file,
+        revision=revision,
+    )
+
+
+def parse_model_spec(spec: str | None, *, hf_endpoint: str | None = None) -> ModelSource:
+    """Parse `spec` (None: the catalogue default). Raises `ModelSpecError` with the accepted forms."""
+    endpoint = settings.hf_endpoint(hf_endpoint)
+    text = (spec or default_model_id()).strip()
+    if text.startswith("hf://"):
+        body, _, revision = text[5:].partition("@")
+        parts = body.strip("/").split("/")
+        if len(parts) < 3 or not all(parts):
+            raise ModelSpecError(f"{text!r}: expected hf://OWNER/REPO/FILE.gguf[@REVISION]")
+        repo, file = "/".join(parts[:2]), "/".join(parts[2:])
+        return _hf_source(repo, file, revision or "main", endpoint, Path(file).name)
+    if text.startswith(("http://", "https://")):
+        url, _, fragment = text.partition("#")
+        sha = None
+        if fragment:
+            key, _, value = fragment.partition("=")
+            sha = normalize_sha256(value) if key == "sha256" else None
+            if sha is None:
+                raise ModelSpecError(f"{text!r}: the only URL fragment understood is #sha256=<64 hex digits>")
+        name = Path(httpx.URL(url).path).name or "model.gguf"
+        return ModelSource(kind="url", name=name, url=url, sha256=sha)
+    entry = get_entry(text)
+    if entry is not None:
+        source = _hf_source(entry.repo, entry.file, entry.revision, endpoint, entry.id)
+        return ModelSource(
+            kind="catalog",
+            name=entry.id,
+            url=source.url,
+            repo=entry.repo,
+            file=entry.file,
+            revision=entry.revision,
+            sha256=entry.sha256,
+            size=entry.size,
+            entry=entry,
+        )
+    path = Path(text).expanduser()
+    looks_like_path = path.exists() or "/" in text or "\\" in text or text.lower().endswith(".gguf")
+    if looks_like_path:
+        if not path.is_file():
+            raise ModelSpecError(f"Model file {path} does not exist (or is not a file).")
+        return ModelSource(kind="local", name=path.name, local_path=path.absolute())
+    known = ", ".join(e.id for e in load_catalog())
+    raise ModelSpecError(
+        f"Unknown model {text!r}. Use a catalogue id ({known}), hf://OWNER/REPO/FILE.gguf[@REVISION], "
+        "an https:// URL, or a path to a local .gguf file."
+    )
+
+
+def cache_path(source: ModelSource) -> Path:
+    """Where a downloadable model is kept in the cache."""
+    root = paths.models_dir()
+    if source.kind in ("catalog", "hf"):
+        assert source.repo and source.file and source.revision
+        revision = source.revision.replace("/", "--")
+        return root.joinpath("hf", *source.repo.split("/"), revision, *source.file.split("/"))
+    if source.kind == "url":
+        assert source.url
+        key = hashlib.sha256(source.url.encode()).hexdigest()[:16]
+        return root / "url" / key / source.name
+    raise ValueError(f"{source.kind} models are not cached")
+
+
+def _check_magic(path: Path, origin: str) -> None:
+    with path.open("rb") as f:
+        head = f.read(4)
+    if head != GGUF_MAGIC:
+        raise ModelSpecError(f"{origin} is not a GGUF file (it starts with {head!r}, not b'GGUF').")
+
+
+def _headers_for(url: str, endpoint: str) -> dict[str, str]:
+    """HF_TOKEN goes to the Hugging Face endpoint only (and is dropped on redirects to the CDN)."""
+    token = settings.hf_token()
+    if token and httpx.URL(url).host == httpx.URL(endpoint).host:
+        return {"Authorization": f"Bearer {token}"}
+    return {}
+
+
+def _declared_sha(client: httpx.Client, url: str, headers: dict[str, str]) -> str | None:
+    """The SHA256 Hugging Face declares for the file now (first response's X-Linked-Etag)."""
+    response = client.head(url, headers=headers, follow_redirects=False)
+    return normalize_sha256(response.headers.get("x-linked-etag"))
+
+
+def ensure_model(
+    spec: str | None = None,
+    *,
+    hf_endpoint: str | None = None,
+    offline: bool | None = None,
+    allow_unverified: bool = False,
+    update: bool = False,
+    client: httpx.Client | None = None,
+    progress: ProgressReporter | None = None,
+    retry: RetryPolicy | None = None,
+) -> ModelFile:
+    """The GGUF for `spec`, from the cache or downloaded and verified now.
+
+    `offline` (default: ``--offline``/``HF_HUB_OFFLINE``/``OAS_OFFLINE``) uses the cache only and raises
+    `OfflineError` naming what is missing. `update` re-checks a moving revision (``main``) upstream; if
+    the network is down the cached file is used with a warning.
+    """
+    source = parse_model_spec(spec, hf_endpoint=hf_endpoint)
+    if source.kind == "local":
+        assert source.local_path is not None
+        _check_magic(source.local_path, str(source.local_path))
+        return ModelFile(
+            path=source.local_path,
+            name=source.name,
+            size=source.local_path.stat().st_size,
+            sha256=None,
+            source=str(source.local_path),
+        )
+    assert source.url is not None
+    dest = cache_path(source)
+    endpoint = settings.hf_endpoint(hf_endpoint)
+    headers = _headers_for(source.url, endpoint)
+    is_offline = settings.offline(offline)
+    hit = cached_file(dest, sha256=source.sha256, size=source.size)
+    moving = source.sha256 is None and source.kind != "url"
+    own_client = client is None
+    http = client or (None if is_offline else make_client())
+    try:
+        if hit is not None and update and moving and not is_offline and http is not None:
+            try:
+                declared = _declared_sha(http, source.url, headers)
+            except httpx.TransportError as exc:
+                log.warning("Cannot check %s for updates (%s); using the cached %s", source.url, exc, dest)
+                if progress is not None:
+                    progress.note(f"warning: cannot check {source.url} for updates ({exc}); using the cache")
+                declared = None
+            if declared is not None and declared != hit.sha256:
+                meta_path(dest).unlink(missing_ok=True)  # stale: fetch the new upload below
+                hit = None
+        if hit is not None:
+            return _model_file(source, hit.path, hit.size, hit.sha256, cached=True)
+        if is_offline or http is None:
+            raise OfflineError(
+                f"Model {source.name!r} is not in the cache ({dest}) and offline mode is on. Run "
+                f"`openai-api-simulator pull {spec or source.name}` with network access first, or pass "
+                "a local .gguf path."
+            )
+        result = download(
+            source.url,
+            dest,
+            sha256=source.sha256,
+            size=source.size,
+            allow_unverified=allow_unverified,
+            client=http,
+            headers=headers,
+            progress=progress,
+            label=source.name,
+            retry=retry,
+        )
+    finally:
+        if own_client and http is not None:
+            http.close()
+    try:
+        _check_magic(result.path, source.url)
+    except ModelSpecError:
+        # Never leave a non-model under a model's name in the cache.
+        result.path.unlink(missing_ok=True)
+        meta_path(result.path).unlink(missing_ok=True)
+        raise
+    return _model_file(source, result.path, result.size, result.sha256, cached=result.cached)
+
+
+def _model_file(source: ModelSource, path: Path, size: int, sha: str, *, cached: bool) -> ModelFile:
+    return ModelFile(
+        path=path,
+        name=source.name,
+        size=size,
+        sha256=sha,
+        source=source.url or str(path),
+        entry=source.entry,
+        cached=cached,
+    )
+
+
+def cached_models() -> list[tuple[Path, int, str | None]]:
+    """Every complete model file in the cache: (path, size, recorded sha256)."""
+    found: list[tuple[Path, int, str | None]] = []
+    root = paths.models_dir()
+    if not root.is_dir():
+        return found
+    for meta in sorted(root.rglob("*.meta.json")):
+        model = meta.with_name(meta.name[: -len(".meta.json")])
+        hit = cached_file(model)
+        if hit is not None:
+            found.append((model, hit.size, hit.sha256))
+    return found

@@ -18,6 +18,7 @@ import importlib.util
 import io
 import os
 import stat
+import sys
 import sysconfig
 import tarfile
 import zipfile
@@ -172,12 +173,30 @@ def rig() -> Rig:
 
 
 def _real_library() -> Path:
-    """A small real shared object to ship beside the binary (any from Python's lib-dynload)."""
-    dynload = Path(sysconfig.get_paths()["platstdlib"]) / "lib-dynload"
-    candidates = sorted(dynload.glob("*.so"), key=lambda p: p.stat().st_size) if dynload.is_dir() else []
+    """A small real shared object to ship beside the binary.
+
+    Python's extension modules are real ELF/Mach-O shared objects; the interpreter's own (lib-dynload under
+    the base prefix, also when running in a virtualenv) are always there, with compiled packages as a fallback.
+    """
+    import _json
+
+    places = [
+        Path(sysconfig.get_paths(vars={"base": sys.base_prefix, "platbase": sys.base_prefix})["platstdlib"])
+        / "lib-dynload",
+        Path(sysconfig.get_paths()["platstdlib"]) / "lib-dynload",
+        Path(sysconfig.get_paths()["platlib"]),
+    ]
+    suffixes = (".so", ".dylib")
+    candidates = [Path(_json.__file__)] if getattr(_json, "__file__", "").endswith(suffixes) else []
+    for place in places:
+        if place.is_dir():
+            candidates += [p for p in place.glob("*") if p.suffix in suffixes and p.is_file()]
     if not candidates:
-        pytest.skip(f"no shared library found in {dynload} to pack into the test release")
-    return candidates[0]
+        message = f"no shared library found to pack into the test release (looked in {places})"
+        if os.environ.get("CI"):
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    return min(candidates, key=lambda p: p.stat().st_size)
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any, Final
 
 from starlette.applications import Starlette
@@ -18,9 +19,10 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from openai_api_simulator.api import chat, completions, embeddings, responses
-from openai_api_simulator.api.common import RequestContext, check_model
-from openai_api_simulator.api.http import JSONBytes, SSEResponse, error_response, read_json
+from openai_api_simulator.api import chat, completions, embeddings, responses, validate
+from openai_api_simulator.api.common import RequestContext, check_model, generation_delay
+from openai_api_simulator.api.http import JSONBytes, SSEResponse, dumps, error_response, parse_json, read_body
+from openai_api_simulator.api.memo import CREATED_PLACEHOLDER, ResponseMemo, completion_tokens, entry_for
 from openai_api_simulator.config import Settings
 from openai_api_simulator.errors import APIError, for_status
 from openai_api_simulator.fake.faults import ErrorSchedule, check_injected_error, plan_for
@@ -38,6 +40,7 @@ class State:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.errors = ErrorSchedule.create(settings.faults.error_seed)
+        self.memo = ResponseMemo()
 
 
 def _model_object(model_id: str) -> dict[str, Any]:
@@ -47,42 +50,88 @@ def _model_object(model_id: str) -> dict[str, Any]:
 def build_routes(state: State) -> list[BaseRoute]:
     settings = state.settings
 
-    async def prepare(request: Request) -> tuple[dict[str, Any], RequestContext]:
-        body = await read_json(request, settings.max_body_bytes)
+    async def prepare(request: Request, endpoint: str) -> tuple[dict[str, Any], RequestContext] | Response:
+        """The parsed body and context, or a finished response from the memo."""
+        raw = await read_body(request, settings.max_body_bytes)
         faults = plan_for(settings.faults, request.headers)
+        if faults is settings.faults:  # no X-Simulator-* headers: the memo may answer
+            hit = state.memo.get(endpoint, raw)
+            if hit is not None:
+                check_injected_error(faults, state.errors, hit.model)
+                if faults.latency_ms or faults.tokens_per_second:
+                    await generation_delay(faults, hit.tokens)
+                ctx = RequestContext(settings, faults, hit.model)
+                return Response(hit.render(ctx.created()), media_type="application/json")
+        body = parse_json(raw)
         model = body.get("model")
         if isinstance(model, str) and model:
             check_model(settings, model)
             check_injected_error(faults, state.errors, model)
         return body, RequestContext(settings, faults, model if isinstance(model, str) else "")
 
+    async def answer(
+        request: Request, endpoint: str, ctx: RequestContext, result: Awaitable[dict[str, Any]]
+    ) -> Response:
+        """Send a non-stream result, keeping it in the memo when the request may be memoized."""
+        content = await result
+        rendered = dumps(content)
+        if ctx.created_override is not None:
+            entry = entry_for(ctx.model, completion_tokens(content), rendered)
+            if entry is not None:
+                state.memo.put(endpoint, await request.body(), entry)
+                rendered = entry.render(RequestContext(settings, ctx.faults, ctx.model).created())
+        return Response(rendered, media_type="application/json")
+
+    def memo_context(ctx: RequestContext) -> RequestContext:
+        """The context to render a memoizable answer with: `created` as a placeholder filled in at send."""
+        if ctx.faults is settings.faults:
+            return replace(ctx, created_override=CREATED_PLACEHOLDER)
+        return ctx
+
     async def chat_completions(request: Request) -> Response:
-        body, ctx = await prepare(request)
+        prepared = await prepare(request, "chat")
+        if isinstance(prepared, Response):
+            return prepared
+        body, ctx = prepared
         req = chat.ChatRequest(body)
         if req.stream:
             return SSEResponse(chat.stream(req, ctx))
-        return JSONBytes(await chat.respond(req, ctx))
+        mctx = memo_context(ctx)
+        return await answer(request, "chat", mctx, chat.respond(req, mctx))
 
     async def text_completions(request: Request) -> Response:
-        body, ctx = await prepare(request)
+        prepared = await prepare(request, "completions")
+        if isinstance(prepared, Response):
+            return prepared
+        body, ctx = prepared
         req = completions.CompletionRequest(body)
         if req.stream:
             return SSEResponse(completions.stream(req, ctx))
-        return JSONBytes(await completions.respond(req, ctx))
+        mctx = memo_context(ctx)
+        return await answer(request, "completions", mctx, completions.respond(req, mctx))
 
     async def embeddings_endpoint(request: Request) -> Response:
-        body, ctx = await prepare(request)
-        from openai_api_simulator.api import validate
-
+        prepared = await prepare(request, "embeddings")
+        if isinstance(prepared, Response):
+            return prepared
+        body, ctx = prepared
         validate.require_str(body, "model")
-        return JSONBytes(embeddings.respond(body, ctx))
+
+        async def run() -> dict[str, Any]:
+            return embeddings.respond(body, ctx)
+
+        return await answer(request, "embeddings", memo_context(ctx), run())
 
     async def responses_endpoint(request: Request) -> Response:
-        body, ctx = await prepare(request)
+        prepared = await prepare(request, "responses")
+        if isinstance(prepared, Response):
+            return prepared
+        body, ctx = prepared
         req = responses.ResponsesRequest(body)
         if req.stream:
             return SSEResponse(responses.stream(req, ctx))
-        return JSONBytes(await responses.respond(req, ctx))
+        mctx = memo_context(ctx)
+        return await answer(request, "responses", mctx, responses.respond(req, mctx))
 
     async def list_models(request: Request) -> Response:
         return JSONBytes({"object": "list", "data": [_model_object(m) for m in settings.fake_models]})

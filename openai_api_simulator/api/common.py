@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from typing import Any, Final, TypeVar
 from openai_api_simulator import __version__
 from openai_api_simulator.config import Faults, Settings
 from openai_api_simulator.errors import ModelNotFound
-from openai_api_simulator.fake.rng import Rng, fingerprint
+from openai_api_simulator.fake.rng import fingerprint
 
 T = TypeVar("T")
 
@@ -25,7 +26,11 @@ class RequestContext:
     faults: Faults
     model: str
 
+    created_override: int | None = None  # the memo renders responses with a placeholder here
+
     def created(self) -> int:
+        if self.created_override is not None:
+            return self.created_override
         fixed = self.settings.fixed_created
         return fixed if fixed is not None else int(time.time())
 
@@ -35,9 +40,13 @@ def check_model(settings: Settings, model: str) -> None:
         raise ModelNotFound(model)
 
 
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+
 def make_id(prefix: str, seed: str, length: int = 29) -> str:
-    """An id derived from the request, so the same request gives the same bytes."""
-    return prefix + Rng(seed).fork("id").alnum(length)
+    """An id derived from the request (a digest in base62 letters), so the same request gives the same bytes."""
+    digest = hashlib.sha512(("id/" + seed).encode()).digest()  # 64 bytes: ids are at most 48 characters
+    return prefix + "".join(_ALPHABET[b % 62] for b in digest[:length])
 
 
 def chat_usage(prompt: int, completion: int) -> dict[str, Any]:

@@ -29,20 +29,33 @@ _INVALID_JSON = (
 
 async def read_json(request: Request, max_bytes: int) -> dict[str, Any]:
     """The request body as a JSON object; 413 past `max_bytes` (checked while reading, not after)."""
+    return parse_json(await read_body(request, max_bytes))
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The raw request body; 413 past `max_bytes`."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise _too_large(max_bytes)
-    chunks: list[bytes] = []
-    size = 0
     try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > max_bytes:
-                raise _too_large(max_bytes)
-            chunks.append(chunk)
+        if declared is not None and declared.isdigit():
+            raw = await request.body()  # size already checked against the declared length
+        else:  # chunked: enforce the limit while reading, before it is all in memory
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > max_bytes:
+                    raise _too_large(max_bytes)
+                chunks.append(chunk)
+            raw = b"".join(chunks)
     except ClientDisconnect:
         raise InvalidRequest("The client disconnected before the request body was received.") from None
-    raw = b"".join(chunks)
+    return raw
+
+
+def parse_json(raw: bytes) -> dict[str, Any]:
+    """A request body as a JSON object, or OpenAI's 400 for anything else."""
     if not raw.strip():
         raise InvalidRequest(_INVALID_JSON)
     try:

@@ -115,6 +115,8 @@ class Answer:
 
     content: str | None
     tool_calls: tuple[ToolCall, ...] = ()
+    tokens: tuple[str, ...] = ()  # `content` split once here, not on every request that hits the cache
+    tool_tokens: int = 0  # what the tool calls count as completion tokens
 
 
 @dataclass(frozen=True)
@@ -187,11 +189,13 @@ def generate_answer(conv: Conversation, index: int) -> Answer:
             call_rng = rng.fork("call", k)
             arguments = schema_gen.generate(tool.parameters, call_rng.fork("args"), hint=conv.prompt)
             calls.append(ToolCall(id="call_" + call_rng.alnum(24), name=tool.name, arguments=_dumps(arguments)))
-        return Answer(content=None, tool_calls=tuple(calls))
+        used = sum(count_tokens(c.name) + count_tokens(c.arguments) + 3 for c in calls)
+        return Answer(content=None, tool_calls=tuple(calls), tool_tokens=used)
     if conv.json_schema is not None:
-        value = schema_gen.generate(conv.json_schema, rng.fork("json"), hint=conv.prompt)
-        return Answer(content=_dumps(value))
-    return Answer(content=generate_text(rng.fork("text"), conv.prompt))
+        text = _dumps(schema_gen.generate(conv.json_schema, rng.fork("json"), hint=conv.prompt))
+    else:
+        text = generate_text(rng.fork("text"), conv.prompt)
+    return Answer(content=text, tokens=tuple(split_tokens(text)))
 
 
 class _AnswerCache:
@@ -232,21 +236,22 @@ def complete(conv: Conversation, *, n: int, max_tokens: int | None, stop: Sequen
     for index in range(n):
         answer = _CACHE.get(conv, index)
         if answer.tool_calls:
-            used = sum(count_tokens(c.name) + count_tokens(c.arguments) + 3 for c in answer.tool_calls)
             # OpenAI reports `stop`, not `tool_calls`, when tool_choice named the function.
             reason = "stop" if forced else "tool_calls"
-            choices.append(Choice(index, None, answer.tool_calls, reason, (), used))
+            choices.append(Choice(index, None, answer.tool_calls, reason, (), answer.tool_tokens))
             continue
         text = answer.content or ""
+        tokens = answer.tokens
         finish = "stop"
-        if conv.json_schema is None:
-            text, _ = _apply_stop(text, stop)
-        tokens = split_tokens(text)
+        if stop:
+            cut, stopped = _apply_stop(text, stop)
+            if stopped:
+                text, tokens = cut, tuple(split_tokens(cut))
         if max_tokens is not None and len(tokens) > max_tokens:
             tokens = tokens[:max_tokens]
             text = "".join(tokens)
             finish = "length"
-        choices.append(Choice(index, text, (), finish, tuple(tokens), len(tokens)))
+        choices.append(Choice(index, text, (), finish, tokens, len(tokens)))
     return choices
 
 

@@ -16,7 +16,7 @@ Headers (all optional, case-insensitive):
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from openai_api_simulator.config import Faults
@@ -24,6 +24,7 @@ from openai_api_simulator.errors import APIError, InvalidRequest, for_status
 from openai_api_simulator.fake.rng import Rng
 
 HEADER_PREFIX = "x-simulator-"
+_RAW_PREFIX = HEADER_PREFIX.encode()
 
 _MESSAGES: dict[int, str] = {
     429: "Rate limit reached for requests. Please try again in {retry}s. (simulated by openai-api-simulator)",
@@ -55,8 +56,16 @@ def _number(headers: Mapping[str, str], name: str, lo: float, hi: float) -> floa
     return value
 
 
+def has_fault_headers(raw_headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    """Whether any `X-Simulator-*` header is present (on the raw ASGI headers: no decoding per request)."""
+    return any(name.startswith(_RAW_PREFIX) for name, _ in raw_headers)
+
+
 def plan_for(base: Faults, headers: Mapping[str, str]) -> Faults:
     """The faults that apply to one request: `base` with each header that is present laid over it."""
+    raw = getattr(headers, "raw", None)
+    if raw is not None and not has_fault_headers(raw):
+        return base
     if not any(key.startswith(HEADER_PREFIX) for key in headers):
         return base
     plan = base

@@ -146,14 +146,14 @@ def generate_text(rng: Rng, prompt: str, target: int | None = None) -> str:
     paragraphs: list[str] = []
     current: list[str] = []
     used = 0
-    index = 0
+    # One stream for the whole answer: seeding a generator costs more than drawing a sentence from it.
+    draws = rng.fork("sentences")
     while used < target:
-        s = sentence(rng.fork("s", index), topics)
-        index += 1
+        s = sentence(draws, topics)
         current.append(s)
         used += count_tokens(s) + 1
         # A paragraph break every three to five sentences keeps long answers readable.
-        if len(current) >= 3 + rng.fork("p", index).below(3):
+        if len(current) >= 3 + draws.below(3):
             paragraphs.append(" ".join(current))
             current = []
     if current:

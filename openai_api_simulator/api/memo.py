@@ -1,0 +1,67 @@
+"""A memo of whole non-streaming responses, keyed by the exact request bytes.
+
+The fake's answers are a pure function of the request, so a client that repeats a request (CI suites do,
+constantly) can be answered without parsing, validating or generating again. Only `created` depends on
+the moment; it is left as a placeholder in the stored bytes and filled in when sent. Requests carrying
+`X-Simulator-*` headers bypass the memo, and injected errors and delays still apply to every hit.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Final
+
+# Never a real timestamp, and no other field of a response can contain it as a JSON number.
+CREATED_PLACEHOLDER: Final = -7_777_777_777
+_PLACEHOLDER_BYTES: Final = str(CREATED_PLACEHOLDER).encode()
+# Bodies larger than this are not kept: the memo is for the many small requests of a test suite.
+MAX_KEY_BYTES: Final = 64 * 1024
+
+
+@dataclass(frozen=True)
+class MemoEntry:
+    model: str
+    tokens: int  # completion tokens, for the injected generation delay
+    head: bytes
+    tail: bytes
+
+    def render(self, created: int) -> bytes:
+        return self.head + str(created).encode() + self.tail
+
+
+def entry_for(model: str, tokens: int, body: bytes) -> MemoEntry | None:
+    """Split a rendered response at the `created` placeholder; None if it is not there exactly once."""
+    if body.count(_PLACEHOLDER_BYTES) != 1:
+        return None
+    head, _, tail = body.partition(_PLACEHOLDER_BYTES)
+    return MemoEntry(model, tokens, head, tail)
+
+
+def completion_tokens(result: dict[str, Any]) -> int:
+    usage = result.get("usage") or {}
+    value = usage.get("completion_tokens", usage.get("output_tokens", 0))
+    return int(value) if isinstance(value, int) else 0
+
+
+class ResponseMemo:
+    def __init__(self, size: int = 1024) -> None:
+        self._size = size
+        self._items: OrderedDict[tuple[str, bytes], MemoEntry] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, endpoint: str, raw: bytes) -> MemoEntry | None:
+        with self._lock:
+            entry = self._items.get((endpoint, raw))
+            if entry is not None:
+                self._items.move_to_end((endpoint, raw))
+            return entry
+
+    def put(self, endpoint: str, raw: bytes, entry: MemoEntry) -> None:
+        if len(raw) > MAX_KEY_BYTES:
+            return
+        with self._lock:
+            self._items[(endpoint, raw)] = entry
+            if len(self._items) > self._size:
+                self._items.popitem(last=False)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, cast
 
 import typer
 from rich.console import Console
@@ -35,8 +36,9 @@ The same request always gets the same answer. Test your client's retries with
 `--error-rate 0.2` or a header such as `X-Simulator-Error: 429` (see `serve --help`)."""
 
 app = typer.Typer(help=QUICK_START, no_args_is_help=False, add_completion=False, rich_markup_mode=None)
-err = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
+# soft_wrap: long lines (paths, the curl example) stay whole for copy-paste when the output is not a terminal.
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
 
 
 def _version(value: bool) -> None:
@@ -221,6 +223,227 @@ def serve(
     serve_forever(create_app(settings), sock, log_level=log_level, access_log=True)
 
 
+# Arguments after `--` on a `run` command line, for llama-server; set by `main` before Click parses the rest
+# (Click would otherwise take the first of them for the optional MODEL argument).
+_PASSTHROUGH: tuple[str, ...] = ()
+
+
+@app.command(context_settings={"help_option_names": ["--help", "-h"]})
+def run(
+    model: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="MODEL",
+            show_default=False,
+            help="Catalogue id, hf://OWNER/REPO/FILE.gguf[@REV], https URL or local .gguf path "
+            "[default: the catalogue default].",
+        ),
+    ] = None,
+    model_path: Annotated[
+        Path | None,
+        typer.Option("--model", help="A local GGUF file to serve (instead of MODEL)."),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name", envvar="OAS_MODEL_NAME", help="Model id clients use [default: the catalogue id or file name]."
+        ),
+    ] = None,
+    host: HostOpt = DEFAULT_HOST,
+    port: PortOpt = DEFAULT_PORT,
+    alias: AliasOpt = None,
+    api_key: KeyOpt = None,
+    upstream: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--upstream",
+            envvar="OAS_UPSTREAMS",
+            help="NAME=URL: also route model NAME to an OpenAI-compatible server (repeatable; several URLs for one "
+            "NAME are balanced).",
+        ),
+    ] = None,
+    upstream_key: Annotated[
+        str | None,
+        typer.Option("--upstream-api-key", envvar="OAS_UPSTREAM_API_KEY", help="API key sent to --upstream servers."),
+    ] = None,
+    llama_port: Annotated[
+        int | None,
+        typer.Option(
+            "--llama-port",
+            envvar="OAS_LLAMA_PORT",
+            min=1,
+            max=65535,
+            help="Internal port for llama-server [default: a free port].",
+        ),
+    ] = None,
+    ctx_size: Annotated[
+        int, typer.Option("--ctx-size", "-c", envvar="OAS_CTX_SIZE", min=256, help="Context size in tokens.")
+    ] = 4096,
+    threads: Annotated[
+        int | None,
+        typer.Option("--threads", "-t", envvar="OAS_THREADS", min=1, help="CPU threads [default: physical cores]."),
+    ] = None,
+    gpu: Annotated[
+        str, typer.Option("--gpu", envvar="OAS_GPU", help="auto (Metal on Apple Silicon, or a GPU build), on or off.")
+    ] = "auto",
+    parallel: Annotated[
+        int | None,
+        typer.Option(
+            "--parallel",
+            "-np",
+            envvar="OAS_PARALLEL",
+            min=1,
+            help="Concurrent requests llama-server serves [default: 2 on CPU, 4 on GPU].",
+        ),
+    ] = None,
+    ready_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--ready-timeout",
+            envvar="OAS_READY_TIMEOUT",
+            min=1,
+            help="Seconds llama-server may take to load [default: grows with the model size].",
+        ),
+    ] = None,
+    request_timeout: Annotated[
+        float,
+        typer.Option(
+            "--request-timeout",
+            envvar="OAS_REQUEST_TIMEOUT",
+            min=1,
+            help="Seconds to wait for upstream data before answering 504.",
+        ),
+    ] = 600.0,
+    llama_version: Annotated[
+        str | None,
+        typer.Option("--llama-version", envvar="OAS_LLAMA_VERSION", help="Pin a llama.cpp release tag, e.g. b11434."),
+    ] = None,
+    llama_variant: Annotated[
+        str | None,
+        typer.Option("--llama-variant", help="Release variant, e.g. vulkan."),
+    ] = None,
+    llama_server: Annotated[
+        Path | None,
+        typer.Option("--llama-server", envvar="OAS_LLAMA_SERVER", help="Use this llama-server binary."),
+    ] = None,
+    hf_endpoint: Annotated[
+        str | None,
+        typer.Option("--hf-endpoint", help="Hugging Face endpoint or mirror [env: HF_ENDPOINT]."),
+    ] = None,
+    llama_release_url: Annotated[
+        str | None,
+        typer.Option("--llama-release-url", help="llama.cpp releases base URL or mirror [env: OAS_LLAMA_RELEASE_URL]."),
+    ] = None,
+    offline: Annotated[bool, typer.Option("--offline", help="Use the cache only [env: OAS_OFFLINE=1].")] = False,
+    allow_unverified: Annotated[
+        bool, typer.Option("--allow-unverified", help="Accept downloads that have no SHA256 to check against.")
+    ] = False,
+    log_level: Annotated[
+        str,
+        typer.Option(
+            "--log-level", envvar="OAS_LOG_LEVEL", help="info shows every request; warning (default) only problems."
+        ),
+    ] = "warning",
+) -> None:
+    """Serve a real model (llama.cpp) beside the fake `gpt-sim-1`, on one port. Arguments after `--` go to llama-server.
+
+    Downloads llama-server and the model on first use (see `pull`), starts llama-server on a private port and
+    supervises it (health checks, restart after a crash, nothing left running on exit).
+    """
+    from openai_api_simulator import orchestrator
+    from openai_api_simulator.engines.llama import GpuMode, LlamaOptions, public_model_id
+    from openai_api_simulator.provision import (
+        ProvisionError,
+        current_platform,
+        default_progress,
+        ensure_llama_server,
+        ensure_model,
+    )
+    from openai_api_simulator.proxy import ProxySettings, parse_upstream_flags
+    from openai_api_simulator.server import bind_socket
+
+    if gpu not in ("auto", "on", "off"):
+        err.print(f"[red]Error:[/] --gpu must be auto, on or off, not {gpu!r}.")
+        raise typer.Exit(2)
+    try:
+        extra = parse_upstream_flags(_aliases_keep_urls(upstream), api_key=upstream_key)
+    except ValueError as exc:
+        err.print(f"[red]Error:[/] {exc}")
+        raise typer.Exit(2) from None
+    fake_ids = Settings(aliases=_aliases(alias)).fake_models
+    for taken in sorted({u.id for u in extra} & set(fake_ids)):
+        err.print(f"[red]Error:[/] --upstream {taken}=… uses the id of a fake model; choose another NAME.")
+        raise typer.Exit(2)
+    try:
+        sock = bind_socket(host, port)  # first: a busy port should fail before any download
+    except StartupError as exc:
+        err.print(f"[red]Error:[/] {exc}")
+        raise typer.Exit(1) from None
+    out.print(f"[bold]openai-api-simulator {__version__}[/] on {current_platform()}")
+    progress = default_progress(quiet=False)
+    try:
+        install = ensure_llama_server(
+            version=llama_version,
+            variant=llama_variant,
+            llama_server=llama_server,
+            release_url=llama_release_url,
+            offline=True if offline else None,
+            allow_unverified=allow_unverified,
+            progress=progress,
+        )
+        found = ensure_model(
+            str(model_path) if model_path is not None else model,
+            hf_endpoint=hf_endpoint,
+            offline=True if offline else None,
+            allow_unverified=allow_unverified,
+            progress=progress,
+        )
+    except ProvisionError as exc:
+        sock.close()
+        err.print(f"[red]Error:[/] {exc}")
+        raise typer.Exit(1) from None
+    public = public_model_id(found, name)
+    settings = Settings(
+        host=host,
+        port=port,
+        aliases=_aliases(alias),
+        api_key=api_key or None,
+        log_level=log_level,
+        access_log=log_level in ("debug", "info", "trace"),
+    )
+    if public in settings.fake_models or public in {u.id for u in extra}:
+        sock.close()
+        err.print(f"[red]Error:[/] the model id {public!r} is taken by another model; choose one with --name.")
+        raise typer.Exit(2)
+
+    plan = orchestrator.RunPlan(
+        settings=settings,
+        install=install,
+        model=found,
+        public_id=public,
+        options=LlamaOptions(
+            ctx_size=ctx_size,
+            threads=threads,
+            gpu=cast(GpuMode, gpu),  # checked against auto/on/off above
+            parallel=parallel,
+            port=llama_port,
+            ready_timeout=ready_timeout,
+            extra_args=_PASSTHROUGH,
+        ),
+        extra_upstreams=extra,
+        proxy=ProxySettings(read_timeout=request_timeout),
+    )
+    raise typer.Exit(orchestrator.run(plan, sock, out))
+
+
+def _aliases_keep_urls(values: list[str] | None) -> list[str]:
+    """--upstream values from flags and from OAS_UPSTREAMS (space or comma separated)."""
+    out_values: list[str] = []
+    for value in values or []:
+        out_values.extend(part for part in value.replace(",", " ").split() if part)
+    return out_values
+
+
 # provisioning commands
 register(app)
 
@@ -240,4 +463,9 @@ def argv_with_default_command(argv: list[str]) -> list[str]:
 
 
 def main() -> None:
-    app(args=argv_with_default_command(sys.argv[1:]), prog_name="openai-api-simulator")
+    global _PASSTHROUGH
+    argv = argv_with_default_command(sys.argv[1:])
+    if argv and argv[0] == "run" and "--" in argv:
+        cut = argv.index("--")
+        argv, _PASSTHROUGH = argv[:cut], tuple(argv[cut + 1 :])
+    app(args=argv, prog_name="openai-api-simulator")

@@ -20,7 +20,17 @@ from openai_api_simulator.config import (
     Settings,
 )
 from openai_api_simulator.errors import StartupError
-from openai_api_simulator.provision.commands import register
+from openai_api_simulator.provision.commands import (
+    AllowUnverifiedOpt,
+    HfEndpointOpt,
+    LlamaServerOpt,
+    LlamaVariantOpt,
+    LlamaVersionOpt,
+    ModelArg,
+    OfflineOpt,
+    ReleaseUrlOpt,
+    register,
+)
 
 QUICK_START = f"""A local OpenAI-compatible API. Quick start:
 
@@ -230,15 +240,7 @@ _PASSTHROUGH: tuple[str, ...] = ()
 
 @app.command(context_settings={"help_option_names": ["--help", "-h"]})
 def run(
-    model: Annotated[
-        str | None,
-        typer.Argument(
-            metavar="MODEL",
-            show_default=False,
-            help="Catalogue id, hf://OWNER/REPO/FILE.gguf[@REV], https URL or local .gguf path "
-            "[default: the catalogue default].",
-        ),
-    ] = None,
+    model: ModelArg = None,
     model_path: Annotated[
         Path | None,
         typer.Option("--model", help="A local GGUF file to serve (instead of MODEL)."),
@@ -314,30 +316,13 @@ def run(
             help="Seconds to wait for upstream data before answering 504.",
         ),
     ] = 600.0,
-    llama_version: Annotated[
-        str | None,
-        typer.Option("--llama-version", envvar="OAS_LLAMA_VERSION", help="Pin a llama.cpp release tag, e.g. b11434."),
-    ] = None,
-    llama_variant: Annotated[
-        str | None,
-        typer.Option("--llama-variant", help="Release variant, e.g. vulkan."),
-    ] = None,
-    llama_server: Annotated[
-        Path | None,
-        typer.Option("--llama-server", envvar="OAS_LLAMA_SERVER", help="Use this llama-server binary."),
-    ] = None,
-    hf_endpoint: Annotated[
-        str | None,
-        typer.Option("--hf-endpoint", help="Hugging Face endpoint or mirror [env: HF_ENDPOINT]."),
-    ] = None,
-    llama_release_url: Annotated[
-        str | None,
-        typer.Option("--llama-release-url", help="llama.cpp releases base URL or mirror [env: OAS_LLAMA_RELEASE_URL]."),
-    ] = None,
-    offline: Annotated[bool, typer.Option("--offline", help="Use the cache only [env: OAS_OFFLINE=1].")] = False,
-    allow_unverified: Annotated[
-        bool, typer.Option("--allow-unverified", help="Accept downloads that have no SHA256 to check against.")
-    ] = False,
+    llama_version: LlamaVersionOpt = None,
+    llama_variant: LlamaVariantOpt = None,
+    llama_server: LlamaServerOpt = None,
+    hf_endpoint: HfEndpointOpt = None,
+    llama_release_url: ReleaseUrlOpt = None,
+    offline: OfflineOpt = False,
+    allow_unverified: AllowUnverifiedOpt = False,
     log_level: Annotated[
         str,
         typer.Option(

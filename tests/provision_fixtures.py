@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pytest
 
+from openai_api_simulator.provision import catalog
 from tests.mirror import Mirror
 
 RIG_TAG = "b11434"
@@ -224,3 +225,14 @@ def tree(root: Path) -> list[str]:
     if not root.exists():
         return []
     return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+@pytest.fixture
+def real_mirror(mirror_env: Mirror, rig: Rig, rig_release: RigRelease) -> Mirror:
+    """The loopback mirror serving the real llama-server release and the default catalogue model."""
+    entry = catalog.get_entry(catalog.default_model_id())
+    assert entry is not None
+    mirror_env.add_asset(rig_release.tag, rig_release.tar.name, rig_release.tar)
+    mirror_env.latest = rig_release.tag
+    mirror_env.add_hf(entry.repo, entry.file, rig.gguf, revision=entry.revision)
+    return mirror_env

@@ -19,14 +19,13 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from openai_api_simulator.provision import catalog
 from openai_api_simulator.provision import download as dl
 from openai_api_simulator.provision.errors import DownloadError
 from openai_api_simulator.provision.llama import ensure_llama_server
 from openai_api_simulator.provision.models import ensure_model
 from openai_api_simulator.provision.platforms import Platform
 from tests.mirror import Mirror
-from tests.provision_fixtures import RIG_GGUF_SHA256, RIG_GGUF_SIZE, Rig, RigRelease, tree
+from tests.provision_fixtures import RIG_GGUF_SHA256, RIG_GGUF_SIZE, RigRelease, tree
 
 pytestmark = [
     pytest.mark.rig,
@@ -49,16 +48,6 @@ def make_app() -> typer.Typer:
 
     register(app)
     return app
-
-
-@pytest.fixture
-def real_mirror(mirror_env: Mirror, rig: Rig, rig_release: RigRelease) -> Mirror:
-    entry = catalog.get_entry(catalog.default_model_id())
-    assert entry is not None
-    mirror_env.add_asset(rig_release.tag, rig_release.tar.name, rig_release.tar)
-    mirror_env.latest = rig_release.tag
-    mirror_env.add_hf(entry.repo, entry.file, rig.gguf, revision=entry.revision)
-    return mirror_env
 
 
 def free_port() -> int:

@@ -19,23 +19,11 @@ import openai
 import psutil
 import pytest
 
-from openai_api_simulator.provision import catalog
 from tests.mirror import Mirror
-from tests.provision_fixtures import Rig, RigRelease
 
 pytestmark = pytest.mark.rig
 
 READY_DEADLINE_S = 180.0  # first run downloads ~110 MB from loopback, then loads the model
-
-
-@pytest.fixture
-def real_mirror(mirror_env: Mirror, rig: Rig, rig_release: RigRelease) -> Mirror:
-    entry = catalog.get_entry(catalog.default_model_id())
-    assert entry is not None
-    mirror_env.add_asset(rig_release.tag, rig_release.tar.name, rig_release.tar)
-    mirror_env.latest = rig_release.tag
-    mirror_env.add_hf(entry.repo, entry.file, rig.gguf, revision=entry.revision)
-    return mirror_env
 
 
 def _free_port() -> int:

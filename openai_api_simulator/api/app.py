@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -19,9 +19,17 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from openai_api_simulator.api import chat, completions, embeddings, responses, validate
+from openai_api_simulator.api import chat, completions, embeddings, responses
 from openai_api_simulator.api.common import RequestContext, check_model, generation_delay
-from openai_api_simulator.api.http import JSONBytes, SSEResponse, dumps, error_response, parse_json, read_body
+from openai_api_simulator.api.http import (
+    CutConnection,
+    JSONBytes,
+    SSEResponse,
+    dumps,
+    error_response,
+    parse_json,
+    read_body,
+)
 from openai_api_simulator.api.memo import CREATED_PLACEHOLDER, ResponseMemo, completion_tokens, entry_for
 from openai_api_simulator.config import Settings
 from openai_api_simulator.errors import APIError, for_status
@@ -34,6 +42,7 @@ MODEL_CREATED: Final = 1_763_769_600
 OWNER: Final = "openai-api-simulator"
 
 Handler = Callable[[Request], Awaitable[Response]]
+R = TypeVar("R")
 
 
 class State:
@@ -88,50 +97,31 @@ def build_routes(state: State) -> list[BaseRoute]:
             return replace(ctx, created_override=CREATED_PLACEHOLDER)
         return ctx
 
-    async def chat_completions(request: Request) -> Response:
-        prepared = await prepare(request, "chat")
-        if isinstance(prepared, Response):
-            return prepared
-        body, ctx = prepared
-        req = chat.ChatRequest(body)
-        if req.stream:
-            return SSEResponse(chat.stream(req, ctx))
-        mctx = memo_context(ctx)
-        return await answer(request, "chat", mctx, chat.respond(req, mctx))
+    def endpoint(
+        name: str,
+        parse: Callable[[dict[str, Any]], R],
+        respond: Callable[[R, RequestContext], Awaitable[dict[str, Any]]],
+        stream: Callable[[R, RequestContext], AsyncIterator[bytes | CutConnection]] | None = None,
+    ) -> Handler:
+        """A POST endpoint: memo or parse, then a JSON answer or (when the request asks) an event stream."""
 
-    async def text_completions(request: Request) -> Response:
-        prepared = await prepare(request, "completions")
-        if isinstance(prepared, Response):
-            return prepared
-        body, ctx = prepared
-        req = completions.CompletionRequest(body)
-        if req.stream:
-            return SSEResponse(completions.stream(req, ctx))
-        mctx = memo_context(ctx)
-        return await answer(request, "completions", mctx, completions.respond(req, mctx))
+        async def handle(request: Request) -> Response:
+            prepared = await prepare(request, name)
+            if isinstance(prepared, Response):
+                return prepared
+            body, ctx = prepared
+            req = parse(body)
+            if stream is not None and getattr(req, "stream", False):
+                return SSEResponse(stream(req, ctx))
+            mctx = memo_context(ctx)
+            return await answer(request, name, mctx, respond(req, mctx))
 
-    async def embeddings_endpoint(request: Request) -> Response:
-        prepared = await prepare(request, "embeddings")
-        if isinstance(prepared, Response):
-            return prepared
-        body, ctx = prepared
-        validate.require_str(body, "model")
+        return handle
 
-        async def run() -> dict[str, Any]:
-            return embeddings.respond(body, ctx)
-
-        return await answer(request, "embeddings", memo_context(ctx), run())
-
-    async def responses_endpoint(request: Request) -> Response:
-        prepared = await prepare(request, "responses")
-        if isinstance(prepared, Response):
-            return prepared
-        body, ctx = prepared
-        req = responses.ResponsesRequest(body)
-        if req.stream:
-            return SSEResponse(responses.stream(req, ctx))
-        mctx = memo_context(ctx)
-        return await answer(request, "responses", mctx, responses.respond(req, mctx))
+    chat_completions = endpoint("chat", chat.ChatRequest, chat.respond, chat.stream)
+    text_completions = endpoint("completions", completions.CompletionRequest, completions.respond, completions.stream)
+    embeddings_endpoint = endpoint("embeddings", embeddings.EmbeddingRequest, embeddings.respond)
+    responses_endpoint = endpoint("responses", responses.ResponsesRequest, responses.respond, responses.stream)
 
     async def list_models(request: Request) -> Response:
         return JSONBytes({"object": "list", "data": [_model_object(m) for m in settings.fake_models]})

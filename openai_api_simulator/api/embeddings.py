@@ -60,12 +60,19 @@ def _encode(vector: list[float], encoding: str) -> list[float] | str:
     return vector
 
 
-def respond(body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
-    texts = _inputs(body)
-    dims = v.get_int(body, "dimensions", default=DEFAULT_DIMENSIONS, lo=1, hi=MAX_DIMENSIONS) or DEFAULT_DIMENSIONS
-    encoding = v.get_str(body, "encoding_format", default="float") or "float"
-    if encoding not in ("float", "base64"):
-        raise v.invalid_value("encoding_format", f"'{encoding}'. Supported values are: 'float' and 'base64'.")
+class EmbeddingRequest:
+    def __init__(self, body: dict[str, Any]) -> None:
+        self.model = v.require_str(body, "model")
+        self.texts = _inputs(body)
+        dims = v.get_int(body, "dimensions", default=DEFAULT_DIMENSIONS, lo=1, hi=MAX_DIMENSIONS)
+        self.dims = dims or DEFAULT_DIMENSIONS
+        self.encoding = v.get_str(body, "encoding_format", default="float") or "float"
+        if self.encoding not in ("float", "base64"):
+            raise v.invalid_value("encoding_format", f"'{self.encoding}'. Supported values are: 'float' and 'base64'.")
+
+
+async def respond(req: EmbeddingRequest, ctx: RequestContext) -> dict[str, Any]:
+    texts, dims, encoding = req.texts, req.dims, req.encoding
     data = [
         {"object": "embedding", "index": i, "embedding": _encode(embed(text, dims, ctx.model), encoding)}
         for i, (text, _) in enumerate(texts)

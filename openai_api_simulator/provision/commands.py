@@ -30,46 +30,56 @@ def _fail(exc: ProvisionError) -> typer.Exit:
     return typer.Exit(1)
 
 
+# Options shared by `pull` and `run` (which provisions before serving), declared once.
+ModelArg = Annotated[
+    str | None,
+    typer.Argument(
+        help="Catalogue id, hf://OWNER/REPO/FILE.gguf[@REV], https URL or local .gguf path "
+        "[default: the catalogue default].",
+        metavar="MODEL",
+        show_default=False,
+    ),
+]
+LlamaVersionOpt = Annotated[
+    str | None,
+    typer.Option("--llama-version", envvar="OAS_LLAMA_VERSION", help="Pin a llama.cpp release tag, e.g. b11434."),
+]
+LlamaVariantOpt = Annotated[
+    str | None, typer.Option("--llama-variant", envvar="OAS_LLAMA_VARIANT", help="Release variant, e.g. vulkan.")
+]
+LlamaServerOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--llama-server", envvar="OAS_LLAMA_SERVER", help="Use this llama-server binary (checked with --version)."
+    ),
+]
+HfEndpointOpt = Annotated[
+    str | None, typer.Option("--hf-endpoint", help="Hugging Face endpoint or mirror [env: HF_ENDPOINT].")
+]
+ReleaseUrlOpt = Annotated[
+    str | None,
+    typer.Option("--llama-release-url", help="llama.cpp releases base URL or mirror [env: OAS_LLAMA_RELEASE_URL]."),
+]
+OfflineOpt = Annotated[
+    bool, typer.Option("--offline", help="Use the cache only [env: OAS_OFFLINE=1 or HF_HUB_OFFLINE=1].")
+]
+AllowUnverifiedOpt = Annotated[
+    bool, typer.Option("--allow-unverified", help="Accept downloads that have no SHA256 to check against.")
+]
+
+
 def pull(
-    model: Annotated[
-        str | None,
-        typer.Argument(
-            help="Catalogue id, hf://OWNER/REPO/FILE.gguf[@REV], https URL or local .gguf path "
-            "[default: the catalogue default].",
-            metavar="MODEL",
-            show_default=False,
-        ),
-    ] = None,
-    llama_version: Annotated[
-        str | None, typer.Option("--llama-version", help="Pin a llama.cpp release tag, e.g. b11434.")
-    ] = None,
-    llama_variant: Annotated[str | None, typer.Option("--llama-variant", help="Release variant, e.g. vulkan.")] = None,
-    llama_server: Annotated[
-        Path | None,
-        typer.Option("--llama-server", help="Use this llama-server binary (checked with --version)."),
-    ] = None,
-    hf_endpoint: Annotated[
-        str | None,
-        typer.Option("--hf-endpoint", help="Hugging Face endpoint or mirror [env: HF_ENDPOINT]."),
-    ] = None,
-    llama_release_url: Annotated[
-        str | None,
-        typer.Option(
-            "--llama-release-url",
-            help="llama.cpp releases base URL or mirror [env: OAS_LLAMA_RELEASE_URL].",
-        ),
-    ] = None,
-    offline: Annotated[
-        bool,
-        typer.Option("--offline", help="Use the cache only [env: OAS_OFFLINE=1 or HF_HUB_OFFLINE=1]."),
-    ] = False,
+    model: ModelArg = None,
+    llama_version: LlamaVersionOpt = None,
+    llama_variant: LlamaVariantOpt = None,
+    llama_server: LlamaServerOpt = None,
+    hf_endpoint: HfEndpointOpt = None,
+    llama_release_url: ReleaseUrlOpt = None,
+    offline: OfflineOpt = False,
     update: Annotated[
         bool, typer.Option("--update", help="Look for a newer llama.cpp release / model upload.")
     ] = False,
-    allow_unverified: Annotated[
-        bool,
-        typer.Option("--allow-unverified", help="Accept downloads that have no SHA256 to check against."),
-    ] = False,
+    allow_unverified: AllowUnverifiedOpt = False,
     no_llama: Annotated[bool, typer.Option("--no-llama", help="Skip llama-server.")] = False,
     no_model: Annotated[bool, typer.Option("--no-model", help="Skip the model.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 
+from starlette.types import ASGIApp
+
 from openai_api_simulator.api.app import create_app
 from openai_api_simulator.config import Settings
 from openai_api_simulator.server import bind_socket, make_server
@@ -20,12 +22,11 @@ _START_TIMEOUT_S = 10.0
 
 
 @contextmanager
-def running(settings: Settings | None = None) -> Iterator[str]:
-    """Start a simulator on 127.0.0.1 and a free port; yield its base URL (`http://127.0.0.1:PORT/v1`)."""
-    settings = replace(settings or Settings(), host="127.0.0.1", port=0)
-    sock = bind_socket(settings.host, 0)
+def serving(app: ASGIApp) -> Iterator[str]:
+    """Serve any ASGI app (lifespan on) in a thread on a free loopback port; yield `http://127.0.0.1:PORT`."""
+    sock = bind_socket("127.0.0.1", 0)
     port = sock.getsockname()[1]
-    server = make_server(create_app(settings), log_level="warning", access_log=False)
+    server = make_server(app, log_level="warning", access_log=False)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"openai-api-simulator:{port}"
     )
@@ -34,11 +35,19 @@ def running(settings: Settings | None = None) -> Iterator[str]:
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             sock.close()
-            raise RuntimeError(f"the simulator on 127.0.0.1:{port} did not start")
+            raise RuntimeError(f"the app on 127.0.0.1:{port} did not start")
         time.sleep(0.005)
     try:
-        yield f"http://127.0.0.1:{port}/v1"
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+@contextmanager
+def running(settings: Settings | None = None) -> Iterator[str]:
+    """Start a simulator on 127.0.0.1 and a free port; yield its base URL (`http://127.0.0.1:PORT/v1`)."""
+    settings = replace(settings or Settings(), host="127.0.0.1", port=0)
+    with serving(create_app(settings)) as url:
+        yield url + "/v1"

@@ -10,9 +10,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
-import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from contextlib import contextmanager
 from typing import Any
 
 import anyio
@@ -23,7 +21,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
-from starlette.types import ASGIApp
 
 from openai_api_simulator import proxy as proxy_module
 from openai_api_simulator.api.app import create_app
@@ -35,33 +32,11 @@ from openai_api_simulator.proxy import (
     create_proxy_app,
     parse_upstream_flags,
 )
-from openai_api_simulator.server import bind_socket, make_server
+from openai_api_simulator.testing import serving
 
 FIXED = Settings(fixed_created=1_700_000_000)
 CHAT = {"model": "smol", "messages": [{"role": "user", "content": "Hi"}]}
 Handler = Callable[[httpx.Request], Any]
-
-
-@contextmanager
-def serving(app: ASGIApp) -> Iterator[str]:
-    """Serve any ASGI app with uvicorn (lifespan on) in a thread on a free loopback port; yield its base URL."""
-    sock = bind_socket("127.0.0.1", 0)
-    port = sock.getsockname()[1]
-    server = make_server(app, log_level="warning", access_log=False)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"serving:{port}")
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            sock.close()
-            raise RuntimeError(f"the app on 127.0.0.1:{port} did not start")
-        time.sleep(0.005)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 class Source:

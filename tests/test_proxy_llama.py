@@ -22,8 +22,8 @@ from openai.types.chat import ChatCompletionMessageParam
 
 from openai_api_simulator.config import Settings
 from openai_api_simulator.proxy import UpstreamModel, create_proxy_app
+from openai_api_simulator.testing import serving
 from tests.provision_fixtures import Rig
-from tests.test_proxy import serving
 
 pytestmark = pytest.mark.rig
 

@@ -163,3 +163,40 @@ def test_responses_stream_helper_and_function_call_events(client: openai.OpenAI)
     assert kinds[-2:] == ["response.output_item.done", "response.completed"]
     call = next(i for i in final.output if i.type == "function_call")
     jsonschema.validate(json.loads(call.arguments), FUNCTION_TOOL["parameters"])
+
+
+def test_responses_previous_response_id_continues_a_tool_loop(client: openai.OpenAI) -> None:
+    first = client.responses.create(model="gpt-sim-1", input="Find order 42", tools=[FUNCTION_TOOL])
+    call = next(item for item in first.output if item.type == "function_call")
+    follow = client.responses.create(
+        model="gpt-sim-1",
+        previous_response_id=first.id,
+        tools=[FUNCTION_TOOL],
+        input=[{"type": "function_call_output", "call_id": call.call_id, "output": '{"status": "shipped"}'}],
+    )
+    # The stored conversation ends with the tool result, so the model answers in text and the loop ends.
+    assert follow.previous_response_id == first.id
+    assert follow.output_text and not [i for i in follow.output if i.type == "function_call"]
+    alone = client.responses.create(
+        model="gpt-sim-1",
+        tools=[FUNCTION_TOOL],
+        input=[{"type": "function_call_output", "call_id": call.call_id, "output": '{"status": "shipped"}'}],
+    )
+    assert follow.usage is not None and alone.usage is not None
+    assert follow.usage.input_tokens > alone.usage.input_tokens  # the history counts as input
+    # Streaming responses are stored too.
+    streamed = list(client.responses.create(model="gpt-sim-1", input="Tell me a story", stream=True))
+    done = streamed[-1]
+    assert done.type == "response.completed"
+    again = client.responses.create(model="gpt-sim-1", input="And then?", previous_response_id=done.response.id)
+    assert again.output_text
+
+
+def test_responses_unknown_or_unstored_previous_id_is_a_400(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        client.responses.create(model="gpt-sim-1", input="hi", previous_response_id="resp_nope")
+    assert info.value.code == "previous_response_not_found"
+    unstored = client.responses.create(model="gpt-sim-1", input="keep nothing", store=False)
+    assert unstored.to_dict()["store"] is False
+    with pytest.raises(openai.BadRequestError):
+        client.responses.create(model="gpt-sim-1", input="hi", previous_response_id=unstored.id)

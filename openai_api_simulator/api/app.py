@@ -50,6 +50,7 @@ class State:
         self.settings = settings
         self.errors = ErrorSchedule.create(settings.faults.error_seed)
         self.memo = ResponseMemo()
+        self.conversations = responses.ConversationStore()
 
 
 def _model_object(model_id: str) -> dict[str, Any]:
@@ -121,7 +122,11 @@ def build_routes(state: State) -> list[BaseRoute]:
     chat_completions = endpoint("chat", chat.ChatRequest, chat.respond, chat.stream)
     text_completions = endpoint("completions", completions.CompletionRequest, completions.respond, completions.stream)
     embeddings_endpoint = endpoint("embeddings", embeddings.EmbeddingRequest, embeddings.respond)
-    responses_endpoint = endpoint("responses", responses.ResponsesRequest, responses.respond, responses.stream)
+
+    def parse_responses(body: dict[str, Any]) -> responses.ResponsesRequest:
+        return responses.ResponsesRequest(body, state.conversations)
+
+    responses_endpoint = endpoint("responses", parse_responses, responses.respond, responses.stream)
 
     async def list_models(request: Request) -> Response:
         return JSONBytes({"object": "list", "data": [_model_object(m) for m in settings.fake_models]})

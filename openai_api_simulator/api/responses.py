@@ -8,6 +8,8 @@ numbered by `sequence_number`.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -132,10 +134,52 @@ def _text_format(body: dict[str, Any], messages: list[chat.Message]) -> tuple[di
     )
 
 
+class ConversationStore:
+    """The conversation behind each stored response, so `previous_response_id` can continue it.
+
+    In memory and bounded (least recently used first out): a simulator restart forgets them, as a test
+    expects of a fresh server. What is kept is the input and output as messages; `instructions` are not
+    carried over, as OpenAI does not carry them over either.
+    """
+
+    def __init__(self, size: int = 1024) -> None:
+        self._size = size
+        self._items: OrderedDict[str, tuple[chat.Message, ...]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, response_id: str) -> tuple[chat.Message, ...] | None:
+        with self._lock:
+            found = self._items.get(response_id)
+            if found is not None:
+                self._items.move_to_end(response_id)
+            return found
+
+    def put(self, response_id: str, messages: tuple[chat.Message, ...]) -> None:
+        with self._lock:
+            self._items[response_id] = messages
+            self._items.move_to_end(response_id)
+            if len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
 class ResponsesRequest:
-    def __init__(self, body: dict[str, Any]) -> None:
+    def __init__(self, body: dict[str, Any], conversations: ConversationStore | None = None) -> None:
         self.model = v.require_str(body, "model")
         messages = _input_messages(body)
+        self.previous_response_id = v.get_str(body, "previous_response_id")
+        if self.previous_response_id:
+            history = conversations.get(self.previous_response_id) if conversations is not None else None
+            if history is None:
+                raise InvalidRequest(
+                    f"Previous response with id '{self.previous_response_id}' not found. (The simulator keeps "
+                    "stored responses in memory, for the life of the server.)",
+                    param="previous_response_id",
+                    code="previous_response_not_found",
+                )
+            messages = [*history, *messages]
+        self.store = v.get_bool(body, "store", True)
+        self.conversations = conversations if self.store else None
+        self.history = tuple(messages)  # what a follow-up continues from (without `instructions`)
         self.instructions = v.get_str(body, "instructions")
         if self.instructions:
             messages.insert(0, chat.Message("developer", self.instructions))
@@ -146,12 +190,6 @@ class ResponsesRequest:
         self.max_output_tokens = v.get_int(body, "max_output_tokens", lo=16)
         self.temperature = v.get_number(body, "temperature", lo=0, hi=2)
         self.top_p = v.get_number(body, "top_p", lo=0, hi=1)
-        if body.get("previous_response_id") is not None:
-            raise InvalidRequest(
-                "The simulator does not store responses: send the whole conversation in 'input' "
-                "instead of 'previous_response_id'.",
-                param="previous_response_id",
-            )
         self.metadata = v.get_object(body, "metadata") or {}
         self.raw_tools = v.get_list(body, "tools") or []
         self.raw_tool_choice: Any = body.get("tool_choice", "auto")
@@ -226,10 +264,10 @@ class _Framer:
             "model": self.ctx.model,
             "output": output,
             "parallel_tool_calls": req.parallel_tool_calls,
-            "previous_response_id": None,
+            "previous_response_id": req.previous_response_id,
             "reasoning": {"effort": None, "summary": None},
             "service_tier": "default",
-            "store": False,
+            "store": req.store,
             "temperature": 1.0 if req.temperature is None else req.temperature,
             "text": {"format": req.format, "verbosity": "medium"},
             "tool_choice": req.raw_tool_choice,
@@ -254,9 +292,23 @@ class _Framer:
         return "incomplete" if self.incomplete else "completed"
 
 
+def _remember(framer: _Framer) -> None:
+    """Keep the conversation with this response's output, for a follow-up's `previous_response_id`."""
+    req, choice = framer.req, framer.choice
+    if req.conversations is None:
+        return
+    if choice.tool_calls:
+        tokens = sum(count_tokens(c.name) + count_tokens(c.arguments) + 3 for c in choice.tool_calls)
+        output = chat.Message("assistant", "", tokens)
+    else:
+        output = chat.Message("assistant", choice.content or "")
+    req.conversations.put(framer.id, (*req.history, output))
+
+
 async def respond(req: ResponsesRequest, ctx: RequestContext) -> dict[str, Any]:
     framer = _Framer(req, ctx)
     await generation_delay(ctx.faults, framer.choice.completion_tokens)
+    _remember(framer)
     return framer.response(framer.final_status(), framer.final_items(), usage=True)
 
 
@@ -321,4 +373,5 @@ async def stream(req: ResponsesRequest, ctx: RequestContext) -> AsyncIterator[by
         yield event("response.output_item.done", output_index=0, item=framer.final_items()[0])
     status = framer.final_status()
     kind = "response.incomplete" if status == "incomplete" else "response.completed"
+    _remember(framer)
     yield event(kind, response=framer.response(status, framer.final_items(), usage=True))

@@ -150,6 +150,7 @@ LogOpt = Annotated[str, typer.Option("--log-level", envvar="OAS_LOG_LEVEL", help
 
 
 def _aliases(values: list[str] | None) -> tuple[str, ...]:
+    """Values of a repeatable flag; each may also hold several, comma or space separated (as env vars do)."""
     out: list[str] = []
     for value in values or []:
         out.extend(part for part in value.replace(",", " ").split() if part)
@@ -351,12 +352,19 @@ def run(
         err.print(f"[red]Error:[/] --gpu must be auto, on or off, not {gpu!r}.")
         raise typer.Exit(2)
     try:
-        extra = parse_upstream_flags(_aliases_keep_urls(upstream), api_key=upstream_key)
+        extra = parse_upstream_flags(_aliases(upstream), api_key=upstream_key)
     except ValueError as exc:
         err.print(f"[red]Error:[/] {exc}")
         raise typer.Exit(2) from None
-    fake_ids = Settings(aliases=_aliases(alias)).fake_models
-    for taken in sorted({u.id for u in extra} & set(fake_ids)):
+    settings = Settings(
+        host=host,
+        port=port,
+        aliases=_aliases(alias),
+        api_key=api_key or None,
+        log_level=log_level,
+        access_log=log_level in ("debug", "info", "trace"),
+    )
+    for taken in sorted({u.id for u in extra} & set(settings.fake_models)):
         err.print(f"[red]Error:[/] --upstream {taken}=… uses the id of a fake model; choose another NAME.")
         raise typer.Exit(2)
     try:
@@ -388,14 +396,6 @@ def run(
         err.print(f"[red]Error:[/] {exc}")
         raise typer.Exit(1) from None
     public = public_model_id(found, name)
-    settings = Settings(
-        host=host,
-        port=port,
-        aliases=_aliases(alias),
-        api_key=api_key or None,
-        log_level=log_level,
-        access_log=log_level in ("debug", "info", "trace"),
-    )
     if public in settings.fake_models or public in {u.id for u in extra}:
         sock.close()
         err.print(f"[red]Error:[/] the model id {public!r} is taken by another model; choose one with --name.")
@@ -419,14 +419,6 @@ def run(
         proxy=ProxySettings(read_timeout=request_timeout),
     )
     raise typer.Exit(orchestrator.run(plan, sock, out))
-
-
-def _aliases_keep_urls(values: list[str] | None) -> list[str]:
-    """--upstream values from flags and from OAS_UPSTREAMS (space or comma separated)."""
-    out_values: list[str] = []
-    for value in values or []:
-        out_values.extend(part for part in value.replace(",", " ").split() if part)
-    return out_values
 
 
 # provisioning commands

@@ -86,6 +86,9 @@ class Orchestrator:
         plan.log_dir.mkdir(parents=True, exist_ok=True)
         self.launch: LlamaLaunch = build_launch(plan.install, plan.model, plan.public_id, plan.options, plan.log_dir)
         self.exit_code = 0
+        self.supervisor = Supervisor(
+            self.launch.spec, on_state=self._on_state, on_fatal=self._on_fatal, on_spawn=self._on_spawn
+        )
         self.server = make_server(
             create_proxy_app(plan.settings, self.upstreams(), plan.proxy),
             log_level=plan.settings.log_level,
@@ -95,9 +98,6 @@ class Orchestrator:
         self._announced_start = False
 
     def upstreams(self) -> list[UpstreamModel]:
-        self.supervisor = Supervisor(
-            self.launch.spec, on_state=self._on_state, on_fatal=self._on_fatal, on_spawn=self._on_spawn
-        )
         real = UpstreamModel(
             id=self.plan.public_id, source=SupervisedUpstream(self.supervisor), owned_by=_owner(self.plan.model)
         )

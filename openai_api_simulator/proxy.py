@@ -43,8 +43,7 @@ from starlette.responses import StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from openai_api_simulator.api.app import MODEL_CREATED, OWNER, APIKeyMiddleware, create_app
-from openai_api_simulator.api.app import _unexpected as unexpected_error
+from openai_api_simulator.api.app import MODEL_CREATED, OWNER, APIKeyMiddleware, create_app, unexpected_error
 from openai_api_simulator.api.http import JSONBytes, dumps, error_response
 from openai_api_simulator.config import Settings
 from openai_api_simulator.errors import APIError, for_status

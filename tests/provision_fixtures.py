@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import typer
 
 from openai_api_simulator.provision import catalog
 from tests.mirror import Mirror
@@ -236,3 +237,17 @@ def real_mirror(mirror_env: Mirror, rig: Rig, rig_release: RigRelease) -> Mirror
     mirror_env.latest = rig_release.tag
     mirror_env.add_hf(entry.repo, entry.file, rig.gguf, revision=entry.revision)
     return mirror_env
+
+
+def provision_cli() -> typer.Typer:
+    """A Typer app with just the provisioning commands, as `register` adds them to the real CLI."""
+    from openai_api_simulator.provision.commands import register
+
+    app = typer.Typer()
+
+    @app.callback()
+    def main() -> None:
+        """Test app."""
+
+    register(app)
+    return app

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from openai_api_simulator.provision import download as dl
@@ -25,7 +24,7 @@ from openai_api_simulator.provision.llama import ensure_llama_server
 from openai_api_simulator.provision.models import ensure_model
 from openai_api_simulator.provision.platforms import Platform
 from tests.mirror import Mirror
-from tests.provision_fixtures import RIG_GGUF_SHA256, RIG_GGUF_SIZE, RigRelease, tree
+from tests.provision_fixtures import RIG_GGUF_SHA256, RIG_GGUF_SIZE, RigRelease, provision_cli, tree
 
 pytestmark = [
     pytest.mark.rig,
@@ -35,19 +34,6 @@ pytestmark = [
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # llama-server loads a 100 MB model in about half a second here; a minute covers a loaded CI runner.
 HEALTH_DEADLINE = 60.0
-
-
-def make_app() -> typer.Typer:
-    from openai_api_simulator.provision.commands import register
-
-    app = typer.Typer()
-
-    @app.callback()
-    def main() -> None:
-        """Test app."""
-
-    register(app)
-    return app
 
 
 def free_port() -> int:
@@ -102,7 +88,7 @@ def test_pull_installs_llama_server_that_serves_the_gguf_and_second_pull_is_offl
     real_mirror: Mirror, oas_env: Path, tmp_path: Path, rig_release: RigRelease
 ) -> None:
     runner = CliRunner()
-    result = runner.invoke(make_app(), ["pull"])
+    result = runner.invoke(provision_cli(), ["pull"])
     assert result.exit_code == 0, result.output
     install = ensure_llama_server(offline=True)
     model = ensure_model(offline=True)
@@ -126,7 +112,7 @@ def test_pull_installs_llama_server_that_serves_the_gguf_and_second_pull_is_offl
 
     real_mirror.reset_stats()
     started = time.monotonic()
-    again = runner.invoke(make_app(), ["pull"])
+    again = runner.invoke(provision_cli(), ["pull"])
     elapsed = time.monotonic() - started
     assert again.exit_code == 0 and again.stdout == result.stdout
     assert real_mirror.count() == 0  # offline in effect: not one request
@@ -148,7 +134,7 @@ def test_flipped_byte_in_the_real_release_installs_nothing(
     real_mirror: Mirror, oas_env: Path, rig_release: RigRelease
 ) -> None:
     real_mirror.faults.flip_at = 5_000_000
-    result = CliRunner().invoke(make_app(), ["pull", "--no-model"])
+    result = CliRunner().invoke(provision_cli(), ["pull", "--no-model"])
     assert result.exit_code == 1
     url = f"{real_mirror.release_url}/releases/download/b11434/{rig_release.tar.name}"
     assert f"error: SHA256 mismatch for {url}: expected {dl.sha256_file(rig_release.tar)}, got " in result.stderr

@@ -171,7 +171,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(error)
 
 
-async def _unexpected(request: Request, exc: Exception) -> Response:
+async def unexpected_error(request: Request, exc: Exception) -> Response:
     # A bug in the simulator: log it for the maintainer, answer the client in OpenAI's shape.
     log.exception("unhandled error serving %s %s", request.method, request.url.path)
     return error_response(
@@ -219,7 +219,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     state = State(settings)
     app = Starlette(
         routes=build_routes(state),
-        exception_handlers={APIError: _api_error, HTTPException: _http_error, Exception: _unexpected},
+        exception_handlers={APIError: _api_error, HTTPException: _http_error, Exception: unexpected_error},
     )
     app.state.simulator = state
     if settings.api_key:

@@ -364,7 +364,7 @@ async def stream(req: ChatRequest, ctx: RequestContext) -> AsyncIterator[bytes |
                 logprobs = {"content": [lps[i]], "refusal": None} if lps is not None else None
                 yield chunk(c.index, {"content": token}, logprobs=logprobs)
         yield chunk(c.index, {}, finish=c.finish_reason)
-    if fail_after is not None and sent >= fail_after and fail_after == 0:
+    if fail_after == 0:  # an empty answer had no chunk to fail before: "after 0 chunks" still fails
         yield stream_failure(ctx)
         return
     if req.include_usage:

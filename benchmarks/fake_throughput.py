@@ -16,7 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import free_port, wait_http, wrk_post
+from benchmarks.common import wait_http, wrk_post
+from openai_api_simulator.testing import free_port
 
 BODY = {"model": "gpt-sim-1", "messages": [{"role": "user", "content": "Tell me about rivers and old bridges."}]}
 VARIED = {"model": "gpt-sim-1", "messages": [{"role": "user", "content": "Request __N__: tell me about harbors."}]}

@@ -32,7 +32,8 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import free_port, wait_http
+from benchmarks.common import wait_http
+from openai_api_simulator.testing import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

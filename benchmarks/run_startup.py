@@ -17,7 +17,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import free_port
+from openai_api_simulator.testing import free_port
 
 ROUNDS = 5
 

@@ -14,33 +14,14 @@ import threading
 from collections.abc import Iterator
 from typing import Final
 
-import psutil
 import uvicorn
 from starlette.types import ASGIApp
 
+from openai_api_simulator import net
 from openai_api_simulator.errors import StartupError
 
 # Connections waiting to be accepted; uvicorn's default, enough for bursts from parallel test workers.
 BACKLOG: Final = 2048
-
-
-def port_holder(port: int) -> str | None:
-    """A description of the process listening on `port`, when the OS lets us see it."""
-    try:
-        connections = psutil.net_connections(kind="inet")
-    except (psutil.AccessDenied, PermissionError, OSError):
-        return None
-    for conn in connections:
-        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid:
-            try:
-                proc = psutil.Process(conn.pid)
-                cmdline = " ".join(proc.cmdline()) or proc.name()
-            except (psutil.NoSuchProcess, psutil.AccessDenied):
-                return f"pid {conn.pid}"
-            if len(cmdline) > 120:
-                cmdline = cmdline[:117] + "..."
-            return f"pid {conn.pid} ({cmdline})"
-    return None
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -62,7 +43,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
-            holder = port_holder(port)
+            holder = net.port_holder(port)
             by = f" by {holder}" if holder else ""
             raise StartupError(
                 f"Port {port} on {host} is already in use{by}. Stop that process or choose "

@@ -16,7 +16,10 @@ from starlette.types import ASGIApp
 
 from openai_api_simulator.api.app import create_app
 from openai_api_simulator.config import Settings
+from openai_api_simulator.net import free_port
 from openai_api_simulator.server import bind_socket, make_server
+
+__all__ = ["free_port", "running", "serving"]
 
 _START_TIMEOUT_S = 10.0
 

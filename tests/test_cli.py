@@ -15,14 +15,9 @@ from typer.testing import CliRunner
 
 from openai_api_simulator import __version__
 from openai_api_simulator.cli import app
+from openai_api_simulator.testing import free_port
 
 runner = CliRunner()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_help_is_a_quick_start() -> None:
@@ -65,7 +60,7 @@ def _start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[st
 
 @pytest.fixture
 def served() -> Iterator[tuple[int, subprocess.Popen[str]]]:
-    port = _free_port()
+    port = free_port()
     proc = _start(env={"OAS_PORT": str(port), "OAS_ALIASES": "gpt-4o, my-model"})
     try:
         deadline = time.monotonic() + 20

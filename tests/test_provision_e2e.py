@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from openai_api_simulator.provision.errors import DownloadError
 from openai_api_simulator.provision.llama import ensure_llama_server
 from openai_api_simulator.provision.models import ensure_model
 from openai_api_simulator.provision.platforms import Platform
+from openai_api_simulator.testing import free_port
 from tests.mirror import Mirror
 from tests.provision_fixtures import RIG_GGUF_SHA256, RIG_GGUF_SIZE, RigRelease, provision_cli, tree
 
@@ -34,13 +34,6 @@ pytestmark = [
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # llama-server loads a 100 MB model in about half a second here; a minute covers a loaded CI runner.
 HEALTH_DEADLINE = 60.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def serve_and_chat(server: Path, model: Path, log: Path) -> dict[str, object]:

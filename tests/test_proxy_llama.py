@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -22,7 +21,7 @@ from openai.types.chat import ChatCompletionMessageParam
 
 from openai_api_simulator.config import Settings
 from openai_api_simulator.proxy import UpstreamModel, create_proxy_app
-from openai_api_simulator.testing import serving
+from openai_api_simulator.testing import free_port, serving
 from tests.provision_fixtures import Rig
 
 pytestmark = pytest.mark.rig
@@ -68,12 +67,6 @@ class Upstream:
         return [self.url] if self.state == "ready" else []
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.terminate()
@@ -90,7 +83,7 @@ def start_llama(rig: Rig, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     started: list[subprocess.Popen[bytes]] = []
 
     def start() -> LlamaServer:
-        port = _free_port()
+        port = free_port()
         log = tmp_path_factory.mktemp("llama") / f"llama-{port}.log"
         with log.open("wb") as out:
             process = subprocess.Popen(

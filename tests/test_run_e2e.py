@@ -19,17 +19,12 @@ import openai
 import psutil
 import pytest
 
+from openai_api_simulator.testing import free_port
 from tests.mirror import Mirror
 
 pytestmark = pytest.mark.rig
 
 READY_DEADLINE_S = 180.0  # first run downloads ~110 MB from loopback, then loads the model
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -67,7 +62,7 @@ class Run:
 
 
 def _start(tmp_path: Path, *args: str) -> Run:
-    port = _free_port()
+    port = free_port()
     log = tmp_path / f"run-{port}.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
@@ -173,7 +168,7 @@ def test_busy_port_fails_before_any_download(real_mirror: Mirror, tmp_path: Path
 def test_missing_model_file_is_a_clear_error(real_mirror: Mirror, tmp_path: Path) -> None:
     missing = tmp_path / "nowhere" / "model.gguf"
     proc = subprocess.run(
-        [sys.executable, "-m", "openai_api_simulator", "run", "--port", str(_free_port()), "--model", str(missing)],
+        [sys.executable, "-m", "openai_api_simulator", "run", "--port", str(free_port()), "--model", str(missing)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -191,7 +186,7 @@ def test_upstream_flag_cannot_take_the_fake_models_id(tmp_path: Path) -> None:
             "openai_api_simulator",
             "run",
             "--port",
-            str(_free_port()),
+            str(free_port()),
             "--upstream",
             "gpt-sim-1=http://127.0.0.1:9",
         ],

@@ -24,6 +24,7 @@ import httpx
 import psutil
 import pytest
 
+from openai_api_simulator import net
 from openai_api_simulator.engines import (
     TRANSITIONS,
     EngineStartError,
@@ -34,7 +35,7 @@ from openai_api_simulator.engines import (
     check_transition,
     watchdog,
 )
-from openai_api_simulator.engines import supervisor as supervisor_module
+from openai_api_simulator.testing import free_port
 
 S = EngineState
 T = TypeVar("T")
@@ -140,13 +141,6 @@ async def until(predicate: Callable[[], bool], timeout: float = EVENTUALLY) -> N
 
 def pids_in_log(log: Path) -> list[int]:
     return [int(line.split()[3]) for line in log.read_text().splitlines() if line.startswith("fake upstream pid")]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -536,14 +530,14 @@ def test_an_internal_port_taken_before_binding_is_retried(
     tmp_path: Path, held_port: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     picks: list[int] = []
-    real_free_port = supervisor_module._free_port
+    real_free_port = net.free_port
 
     def free_port_taken_once(host: str) -> int:
         # The race, made certain: the first "free" port is taken by someone else before the child binds it.
         picks.append(held_port if not picks else real_free_port(host))
         return picks[-1]
 
-    monkeypatch.setattr(supervisor_module, "_free_port", free_port_taken_once)
+    monkeypatch.setattr(net, "free_port", free_port_taken_once)
     rec = Recorder()
     sup = make(tmp_path, fake(), rec, max_restarts=0)
 
@@ -566,7 +560,7 @@ def test_a_busy_fixed_port_is_an_error_naming_it(tmp_path: Path, held_port: int)
     message = str(caught.value)
     assert f"Port {held_port} on 127.0.0.1 is already in use" in message
     if sys.platform.startswith("linux"):
-        assert f"pid {os.getpid()})" in message  # the holder, named
+        assert f"held by pid {os.getpid()} (" in message  # the holder, named with its command line
     assert "choose another port" in message
     assert not sup.spec.log_file.exists()  # nothing was launched
 

@@ -60,7 +60,6 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -74,7 +73,7 @@ from typing import Any, BinaryIO, Final, Literal
 import httpx
 import psutil
 
-from .. import paths
+from .. import net, paths
 from ..errors import SimulatorError
 from . import watchdog
 
@@ -212,54 +211,9 @@ def _pid_file_stem(name: str) -> str:
     return stem or "engine"
 
 
-def _connect_host(host: str) -> str:
-    """The address to reach a server listening on `host` (a wildcard address is reached over loopback)."""
-    if host in ("", "0.0.0.0"):
-        return "127.0.0.1"
-    if host == "::":
-        return "::1"
-    return host
-
-
-def _url_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
-
-
-def _family(host: str) -> socket.AddressFamily:
-    return socket.AF_INET6 if ":" in host else socket.AF_INET
-
-
-def _free_port(host: str) -> int:
-    """A port nobody listens on right now (another program may still take it before the child binds it)."""
-    with socket.socket(_family(host), socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _port_is_free(host: str, port: int) -> bool:
-    with socket.socket(_family(host), socket.SOCK_STREAM) as sock:
-        if os.name == "posix":
-            # As servers do: a port in TIME_WAIT is free to listen on again; a listening socket still is not.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-        return True
-
-
-def _port_holder(port: int) -> str:
-    """ " (held by NAME, pid N)" when psutil may see who listens on `port`, else ""."""
-    try:
-        for conn in psutil.net_connections(kind="inet"):
-            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid:
-                with contextlib.suppress(psutil.Error):
-                    return f" (held by {psutil.Process(conn.pid).name()}, pid {conn.pid})"
-                return f" (held by pid {conn.pid})"
-    except (psutil.Error, OSError):
-        pass  # macOS needs root to list other processes' sockets
-    return ""
+def _held_by(port: int) -> str:
+    holder = net.port_holder(port)
+    return f" (held by {holder})" if holder else ""
 
 
 def _describe_exit(returncode: int) -> str:
@@ -636,10 +590,10 @@ class Supervisor:
         host = spec.host
         for attempt in range(PORT_RETRIES + 1):
             if spec.port is None:
-                port = _free_port(host)
+                port = net.free_port(host)
             else:
                 port = spec.port
-                if not _port_is_free(host, port):
+                if not net.port_is_free(host, port):
                     raise self._port_busy_error(port)
             _call(self.on_spawn, port)
             await self._spawn(port)
@@ -747,14 +701,14 @@ class Supervisor:
     def _bind_failed(self, host: str, port: int) -> bool:
         """Whether the child that just exited could not listen on `port` (taken by someone else)."""
         text = "\n".join(self.log_tail(40)).lower()
-        return any(marker in text for marker in _BIND_MARKERS) or not _port_is_free(host, port)
+        return any(marker in text for marker in _BIND_MARKERS) or not net.port_is_free(host, port)
 
     def _port_busy_error(
         self, port: int, *, tail: Sequence[str] = (), returncode: int | None = None
     ) -> EngineStartError:
         spec = self.spec
         return EngineStartError(
-            f"Port {port} on {spec.host} is already in use{_port_holder(port)}, so {spec.program} for "
+            f"Port {port} on {spec.host} is already in use{_held_by(port)}, so {spec.program} for "
             f"{spec.name} cannot listen on it.",
             log_file=spec.log_file if tail else None,
             log_tail=tail,
@@ -906,7 +860,7 @@ class Supervisor:
         _call(self.on_state, self._state, message)
 
     def _url(self, port: int) -> str:
-        return f"http://{_url_host(_connect_host(self.spec.host))}:{port}"
+        return net.base_url(self.spec.host, port)
 
     def _ready_message(self) -> str:
         return (

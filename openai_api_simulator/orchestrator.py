@@ -22,8 +22,8 @@ from pathlib import Path
 from rich.console import Console
 
 from openai_api_simulator.config import Settings
+from openai_api_simulator.engines import EngineStartError, EngineState, Supervisor
 from openai_api_simulator.engines.llama import LlamaLaunch, LlamaOptions, build_launch
-from openai_api_simulator.engines.supervisor import EngineStartError, EngineState, Supervisor
 from openai_api_simulator.paths import cache_dir
 from openai_api_simulator.provision import LlamaInstall, ModelFile
 from openai_api_simulator.proxy import ProxySettings, UpstreamModel, create_proxy_app

@@ -26,7 +26,7 @@ from typing import Final, Literal
 
 import psutil
 
-from openai_api_simulator.engines.supervisor import LaunchSpec
+from openai_api_simulator.engines.launch import LaunchSpec
 from openai_api_simulator.provision import LlamaInstall, ModelFile, Platform, current_platform
 
 GPU_BACKENDS: Final = frozenset({"metal", "vulkan", "cuda", "rocm", "hip", "sycl"})

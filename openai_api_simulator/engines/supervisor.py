@@ -1,15 +1,7 @@
 """The supervisor: the one owner of an engine process's lifecycle (llama-server today, any engine later).
 
-States and the legal transitions between them (`TRANSITIONS`; any other move is a bug and raises
-`InvalidTransition`)::
-
-    state        may become                       when
-    stopped      starting                         start()
-    starting     ready | failed | stopping        healthy | exited early or timed out | stop()
-    ready        restarting | stopping | failed   the child exited | stop() | the supervisor itself broke
-    restarting   ready | failed | stopping        healthy again | max_restarts in a row | stop()
-    stopping     stopped                          the child and its tree are gone
-    failed       starting | stopping              start() | stop()
+It moves through the states of `states` (stopped, starting, ready, restarting, stopping, failed) and checks
+every move against `TRANSITIONS`; what it runs is a `LaunchSpec` (`launch`), whatever the engine.
 
 One asyncio task per start (the *lifecycle*) owns the child: it launches it, polls its health endpoint,
 watches it while READY, relaunches it after a crash, and - in a ``finally`` that cancellation cannot
@@ -34,12 +26,14 @@ Launching:
 No orphans:
 
 * `stop()`: SIGTERM to the child's process group, ``grace_period`` seconds, then SIGKILL for whatever is
-  left of the tree (psutil), so helpers the engine spawned go too.
+  left of the tree (`proctree`), so helpers the engine spawned go too.
 * A SIGKILLed orchestrator cannot clean up, so on Linux every child gets the parent-death signal
   (``prctl(PR_SET_PDEATHSIG, SIGKILL)``); elsewhere a small `watchdog` process does the same job.
-* A pid file per engine (``{pid_dir}/{name}.pid``: pid, create time, argv[0], orchestrator pid) lets the
-  next start find an engine left by a crashed run and stop it - only if that very process (same create
-  time) still runs and its orchestrator is gone, so a reused pid is never killed.
+* A pid file per engine (``{pid_dir}/{name}.pid``) lets the next start find an engine left by a crashed run
+  and stop it - only if that very process (same create time) still runs and its orchestrator is gone, so a
+  reused pid is never killed.
+
+How each guard works is `orphans`'s; the supervisor decides when they apply.
 
 Restarts: a child that exits while READY is relaunched after ``backoff_initial * 2**k`` seconds (capped at
 ``backoff_max``). ``max_restarts`` failures in a row (exits and failed relaunches) end in FAILED and
@@ -50,32 +44,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
-import enum
-import functools
-import json
 import logging
 import math
 import os
-import re
-import shlex
-import signal
 import subprocess
-import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from types import MappingProxyType
-from typing import Any, BinaryIO, Final, Literal
+from typing import Any, Final
 
 import httpx
 import psutil
 
-from .. import net, paths
-from ..errors import SimulatorError
-from . import watchdog
+from .. import net
+from . import orphans, proctree
+from .launch import EngineStartError, LaunchSpec, describe_exit, log_header, open_log, read_log_tail
+from .orphans import OrphanGuard
+from .states import TRANSITIONS, EngineState, check_transition
 
 log = logging.getLogger(__name__)
 
@@ -96,163 +81,13 @@ STABLE_AFTER: Final = 30.0
 ERROR_LOG_LINES: Final = 12
 # Load time assumed for `retry_after` until a launch has been measured.
 DEFAULT_LOAD_ESTIMATE: Final = 2.0
-# Reading back at most this much of the log keeps `log_tail` cheap on a log that has grown large.
-_TAIL_BYTES: Final = 64 * 1024
 # What llama-server (cpp-httplib) and most servers print when the port is taken.
 _BIND_MARKERS: Final = ("couldn't bind http server socket", "address already in use", "eaddrinuse")
-_PR_SET_PDEATHSIG: Final = 1
-# The folder holding the `openai_api_simulator` package, for the watchdog's PYTHONPATH.
-_PACKAGE_ROOT: Final = Path(__file__).resolve().parents[2]
-
-
-class EngineState(str, enum.Enum):
-    """Where an engine is in its lifecycle (the value is what ``/health`` reports)."""
-
-    STOPPED = "stopped"
-    STARTING = "starting"
-    READY = "ready"
-    RESTARTING = "restarting"
-    STOPPING = "stopping"
-    FAILED = "failed"
-
-
-_S = EngineState
-TRANSITIONS: Final[Mapping[EngineState, frozenset[EngineState]]] = MappingProxyType(
-    {
-        _S.STOPPED: frozenset({_S.STARTING}),
-        _S.STARTING: frozenset({_S.READY, _S.FAILED, _S.STOPPING}),
-        # READY -> FAILED only when the supervisor itself breaks (a bug, the OS refusing); crashes restart.
-        _S.READY: frozenset({_S.RESTARTING, _S.STOPPING, _S.FAILED}),
-        _S.RESTARTING: frozenset({_S.READY, _S.FAILED, _S.STOPPING}),
-        _S.STOPPING: frozenset({_S.STOPPED}),
-        # FAILED keeps nothing running: start again, or stop to settle in STOPPED.
-        _S.FAILED: frozenset({_S.STARTING, _S.STOPPING}),
-    }
-)
-
-OrphanGuard = Literal["auto", "pdeathsig", "watchdog", "none"]
-
-
-class InvalidTransition(RuntimeError):
-    """A state change the table does not allow: a bug in the supervisor, never the user's doing."""
-
-
-def check_transition(current: EngineState, new: EngineState) -> None:
-    """Raise `InvalidTransition` unless `TRANSITIONS` allows `current` -> `new`."""
-    if new not in TRANSITIONS[current]:
-        raise InvalidTransition(f"engine state cannot go from {current.value} to {new.value}")
-
-
-class EngineStartError(SimulatorError):
-    """An engine did not become ready. The message names the program, port and log, quotes the log's tail
-    and says what to try; the parts are kept as attributes for callers that lay them out themselves."""
-
-    def __init__(
-        self,
-        reason: str,
-        *,
-        hint: str = "",
-        log_file: Path | None = None,
-        log_tail: Sequence[str] = (),
-        returncode: int | None = None,
-    ) -> None:
-        self.reason = reason
-        self.hint = hint
-        self.log_file = log_file
-        self.log_tail = list(log_tail)
-        self.returncode = returncode
-        parts = [reason]
-        if self.log_tail:
-            parts.append(f"Last lines of {log_file}:")
-            parts += [f"    {line}" for line in self.log_tail]
-        elif log_file is not None:
-            parts.append(f"It wrote nothing to its log ({log_file}).")
-        if hint:
-            parts.append(hint)
-        super().__init__("\n".join(parts))
-
-
-@dataclass(frozen=True)
-class LaunchSpec:
-    """How to run one engine. Every ``{port}`` in `argv` becomes the port of the launch."""
-
-    name: str  # the public model id, used in messages and the pid file name
-    argv: Sequence[str]  # the full command
-    log_file: Path  # the child's stdout+stderr are appended here
-    host: str = "127.0.0.1"
-    port: int | None = None  # None: a free port, picked again on each launch
-    env: Mapping[str, str] | None = None  # extra variables on top of os.environ
-    health_path: str = "/health"
-    ready_timeout: float = 60.0  # seconds for one launch to become healthy (callers scale it with model size)
-    api_key: str | None = None  # not needed for /health; kept for the proxy, and redacted from the log header
-
-    def __post_init__(self) -> None:
-        if not self.argv:
-            raise ValueError(f"LaunchSpec for {self.name!r} has an empty argv")
-        if self.ready_timeout <= 0:
-            raise ValueError(f"LaunchSpec for {self.name!r}: ready_timeout must be positive")
-
-    def command(self, port: int) -> list[str]:
-        return [arg.replace("{port}", str(port)) for arg in self.argv]
-
-    @property
-    def program(self) -> str:
-        """The program's name for messages: ``llama-server``."""
-        return Path(self.argv[0]).name or str(self.argv[0])
-
-
-def default_pid_dir() -> Path:
-    """Where pid files go unless told otherwise: ``run/`` in the cache (``OAS_CACHE_DIR`` moves it)."""
-    return paths.cache_dir() / "run"
-
-
-def _pid_file_stem(name: str) -> str:
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")
-    return stem or "engine"
 
 
 def _held_by(port: int) -> str:
     holder = net.port_holder(port)
     return f" (held by {holder})" if holder else ""
-
-
-def _describe_exit(returncode: int) -> str:
-    if returncode < 0:
-        with contextlib.suppress(ValueError):
-            return f"code {returncode} (killed by {signal.Signals(-returncode).name})"
-    return f"code {returncode}"
-
-
-@functools.cache
-def _prctl() -> Any | None:
-    """libc's prctl on Linux, loaded in the parent: a forked child must not load libraries."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        func = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    func.restype = ctypes.c_int
-    func.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-    return func
-
-
-def _pdeathsig_preexec(prctl: Any, parent_pid: int) -> Callable[[], None]:
-    """Code run in the forked child before exec: die with SIGKILL when the parent goes.
-
-    The kernel sends the parent-death signal when the *thread* that forked the child exits, not the
-    process. asyncio forks from the event loop's thread (``create_subprocess_exec`` runs ``Popen`` there),
-    which lives as long as the orchestrator serves, so that is the right owner; never launch engines from a
-    short-lived worker thread (``asyncio.to_thread``), or they would die with it.
-    """
-
-    def preexec() -> None:
-        prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-        if os.getppid() != parent_pid:
-            # The orchestrator died between fork and prctl: the signal will never come, so go now.
-            os._exit(1)
-
-    return preexec
 
 
 async def _shielded(aw: Awaitable[None]) -> None:
@@ -321,15 +156,11 @@ class Supervisor:
         self.backoff_max = backoff_max
         self.grace_period = grace_period
         self.stable_after = stable_after
-        self.pid_file = (pid_dir if pid_dir is not None else default_pid_dir()) / f"{_pid_file_stem(spec.name)}.pid"
+        self.pid_file = orphans.pid_file_path(pid_dir if pid_dir is not None else orphans.default_pid_dir(), spec.name)
         self.on_state = on_state
         self.on_fatal = on_fatal
         self.on_spawn = on_spawn
-        if orphan_guard == "auto":
-            orphan_guard = "pdeathsig" if _prctl() is not None else "watchdog"
-        elif orphan_guard == "pdeathsig" and _prctl() is None:
-            raise ValueError("orphan_guard='pdeathsig' needs Linux (prctl); use 'watchdog'")
-        self.orphan_guard: OrphanGuard = orphan_guard
+        self.orphan_guard: OrphanGuard = orphans.resolve_guard(orphan_guard)
 
         self._state = EngineState.STOPPED
         self._changed: asyncio.Event | None = None  # set (and replaced) on every transition
@@ -388,19 +219,7 @@ class Supervisor:
 
     def log_tail(self, n: int = 20) -> list[str]:
         """The last `n` lines the current (or last) launch wrote to its log."""
-        if n <= 0:
-            return []
-        try:
-            with open(self.spec.log_file, "rb") as fh:
-                size = fh.seek(0, os.SEEK_END)
-                start = self._log_offset if self._log_offset <= size else 0  # the log was truncated
-                start = max(start, size - _TAIL_BYTES)
-                fh.seek(start)
-                data = fh.read()
-        except OSError:
-            return []
-        lines = data.decode("utf-8", errors="replace").splitlines()
-        return [line.rstrip() for line in lines if line.strip()][-n:]
+        return read_log_tail(self.spec.log_file, self._log_offset, n)
 
     async def wait_ready(self, timeout: float) -> bool:
         """Wait up to `timeout` seconds for READY. False at once when stopped, stopping or failed."""
@@ -455,7 +274,7 @@ class Supervisor:
             return
         task = self._task
         if self._state is EngineState.STOPPED and (task is None or task.done()):
-            self._remove_pid_file()
+            orphans.remove_pid_file(self.pid_file)
             return
         done = self._stopping = asyncio.get_running_loop().create_future()
         try:
@@ -474,7 +293,7 @@ class Supervisor:
                 self._transition(
                     EngineState.STOPPED,
                     f"{self.spec.program} for {self.spec.name} stopped"
-                    + (f" (exit {_describe_exit(rc)})" if rc is not None else ""),
+                    + (f" (exit {describe_exit(rc)})" if rc is not None else ""),
                 )
             self._stopping = None
             done.set_result(None)
@@ -498,7 +317,10 @@ class Supervisor:
             limits=httpx.Limits(max_keepalive_connections=0),
         )
         try:
-            await self._stop_orphan()
+            orphan = await orphans.stop_orphan(self.pid_file, self.grace_period)
+            if orphan is not None:
+                program = orphan.program if orphan.program is not None else self.spec.program
+                self._notify(f"stopped {program} left by an earlier run (pid {orphan.pid})")
             try:
                 await self._launch(client)
             except EngineStartError as exc:
@@ -550,7 +372,7 @@ class Supervisor:
             ran_for = time.monotonic() - self._ready_since
             if ran_for >= self.stable_after:
                 self._failures = 0
-            reason = f"{self.spec.program} for {self.spec.name} exited unexpectedly with {_describe_exit(rc)}"
+            reason = f"{self.spec.program} for {self.spec.name} exited unexpectedly with {describe_exit(rc)}"
             tail = self.log_tail(ERROR_LOG_LINES)
             await self._release()
             while True:
@@ -625,7 +447,7 @@ class Supervisor:
             if bind_failed:
                 raise self._port_busy_error(port, tail=tail, returncode=rc)
             raise EngineStartError(
-                f"{spec.program} for {spec.name} exited prematurely with {_describe_exit(rc)} while starting on "
+                f"{spec.program} for {spec.name} exited prematurely with {describe_exit(rc)} while starting on "
                 f"{host}:{port}.",
                 log_file=spec.log_file,
                 log_tail=tail,
@@ -644,8 +466,8 @@ class Supervisor:
         else:
             kwargs["creationflags"] = getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)
         if self.orphan_guard == "pdeathsig":
-            kwargs["preexec_fn"] = _pdeathsig_preexec(_prctl(), os.getpid())
-        with self._open_log(self._log_header(argv, port)) as log_fh:
+            kwargs["preexec_fn"] = orphans.pdeathsig_preexec()
+        with open_log(spec.log_file, log_header(spec, argv, port)) as log_fh:
             self._log_offset = log_fh.tell()
             try:
                 proc = await asyncio.create_subprocess_exec(
@@ -666,9 +488,11 @@ class Supervisor:
         except psutil.Error:  # it exited and was reaped already: the health wait reports the exit
             self._ps = None
             return
-        self._write_pid_file(proc.pid, create_time, argv[0], port)
+        orphans.write_pid_file(self.pid_file, spec, pid=proc.pid, create_time=create_time, argv0=argv[0], port=port)
         if self.orphan_guard == "watchdog":
-            await self._start_watchdog(proc.pid, create_time)
+            self._watchdog = await orphans.start_watchdog(
+                proc.pid, create_time, grace=self.grace_period, log_file=spec.log_file, name=spec.name
+            )
 
     async def _await_health(self, client: httpx.AsyncClient, port: int) -> tuple[str, str]:
         """("ready" | "exited" | "timeout", the last health answer in words)."""
@@ -693,7 +517,7 @@ class Supervisor:
                     # Make sure the answer came from our child: one that failed to bind exits at once, and
                     # another server on that port must not pass for it.
                     await asyncio.sleep(0)
-                    if not exited.done() and self._ps is not None and watchdog.is_alive(self._ps):
+                    if not exited.done() and self._ps is not None and proctree.is_alive(self._ps):
                         return "ready", "200"
                 last = f"HTTP {response.status_code}{_error_message(response)}"
             await asyncio.wait({exited}, timeout=min(HEALTH_POLL_INTERVAL, max(remaining, 0)))
@@ -723,7 +547,7 @@ class Supervisor:
             stopped_tree = proc.returncode is None and ps is not None
             if stopped_tree:
                 assert ps is not None
-                killed = await asyncio.to_thread(watchdog.stop_tree, ps, self.grace_period)
+                killed = await asyncio.to_thread(proctree.stop_tree, ps, self.grace_period)
                 if killed:
                     log.info(
                         "%s for %s ignored SIGTERM for %g s; killed pid(s) %s",
@@ -742,106 +566,12 @@ class Supervisor:
                 self._returncode = exited.result()
             if not stopped_tree:
                 # It exited on its own (a crash, a failed start): helpers it left in its group go too.
-                watchdog.kill_group(proc.pid)
-            self._remove_pid_file(proc.pid)
+                proctree.kill_group(proc.pid)
+            orphans.remove_pid_file(self.pid_file, proc.pid)
         self._proc = self._ps = self._exit = None
         dog, self._watchdog = self._watchdog, None
         if dog is not None:
-            if dog.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    dog.kill()
-            await dog.wait()
-
-    async def _start_watchdog(self, child_pid: int, child_create_time: float) -> None:
-        """Start `watchdog` for the child (platforms without a parent-death signal)."""
-        me = psutil.Process()
-        argv = [
-            sys.executable,
-            "-m",
-            "openai_api_simulator.engines.watchdog",
-            str(me.pid),
-            str(child_pid),
-            f"--orchestrator-create-time={me.create_time()!r}",
-            f"--child-create-time={child_create_time!r}",
-            f"--grace={self.grace_period!r}",
-        ]
-        # The package may run from a source tree the child's sys.path does not know; name its root.
-        pythonpath = (str(_PACKAGE_ROOT), os.environ.get("PYTHONPATH"))
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in pythonpath if p)}
-        kwargs: dict[str, Any] = {"start_new_session": True} if os.name == "posix" else {}
-        try:
-            with self._open_log() as log_fh:
-                self._watchdog = await asyncio.create_subprocess_exec(
-                    *argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log_fh, env=env, **kwargs
-                )
-        except OSError as exc:
-            log.warning("could not start the watchdog for %s (%s); it may outlive a crash", self.spec.name, exc)
-
-    # ------------------------------------------------------------------------------------------------
-    # Pid files and orphans from an earlier run
-
-    def _write_pid_file(self, pid: int, create_time: float, argv0: str, port: int) -> None:
-        me = psutil.Process()
-        record = {
-            "pid": pid,
-            "create_time": create_time,
-            "argv0": argv0,
-            "orchestrator_pid": me.pid,
-            "orchestrator_create_time": me.create_time(),
-            "name": self.spec.name,
-            "port": port,
-            "log_file": str(self.spec.log_file),
-        }
-        try:
-            self.pid_file.parent.mkdir(parents=True, exist_ok=True)
-            staging = self.pid_file.with_name(f".{self.pid_file.name}.{os.getpid()}")
-            staging.write_text(json.dumps(record) + "\n")
-            staging.replace(self.pid_file)
-        except OSError as exc:  # only the next run's orphan check needs it: go on without
-            log.warning("could not write the pid file %s: %s", self.pid_file, exc)
-
-    def _read_pid_file(self) -> dict[str, Any] | None:
-        try:
-            record = json.loads(self.pid_file.read_text())
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError):
-            return {}
-        return record if isinstance(record, dict) else {}
-
-    def _remove_pid_file(self, pid: int | None = None) -> None:
-        """Remove the pid file; with `pid`, only while it still names that process (another run may own it)."""
-        if pid is not None:
-            record = self._read_pid_file()
-            if record is None or record.get("pid") != pid:
-                return
-        with contextlib.suppress(OSError):
-            self.pid_file.unlink()
-
-    async def _stop_orphan(self) -> None:
-        """Stop the engine a crashed earlier run left behind, if the pid file names one."""
-        record = self._read_pid_file()
-        if record is None:
-            return
-        pid, create_time = record.get("pid"), record.get("create_time")
-        orch_pid, orch_time = record.get("orchestrator_pid"), record.get("orchestrator_create_time")
-        if not isinstance(pid, int) or not isinstance(create_time, (int, float)):
-            self._remove_pid_file()  # unreadable: nothing can be safely done with it
-            return
-        orphan = watchdog.find_process(pid, float(create_time))
-        if orphan is None:
-            self._remove_pid_file()  # gone, or the pid now belongs to an unrelated program: leave that alone
-            return
-        if isinstance(orch_pid, int):
-            owner = watchdog.find_process(orch_pid, float(orch_time) if isinstance(orch_time, (int, float)) else None)
-            if owner is not None:
-                log.info("%s: pid %s belongs to a running orchestrator (pid %s)", self.pid_file, pid, orch_pid)
-                return
-        await asyncio.to_thread(watchdog.stop_tree, orphan, self.grace_period)
-        self._remove_pid_file()
-        argv0 = record.get("argv0")
-        program = Path(argv0).name if isinstance(argv0, str) and argv0 else self.spec.program
-        self._notify(f"stopped {program} left by an earlier run (pid {pid})")
+            await orphans.stop_watchdog(dog)
 
     # ------------------------------------------------------------------------------------------------
     # Bookkeeping
@@ -867,22 +597,6 @@ class Supervisor:
             f"{self.spec.program} for {self.spec.name} is ready at {self._url(self._port or 0)} "
             f"(pid {self.pid}, {self._load_estimate:.1f} s)"
         )
-
-    def _open_log(self, header: str = "") -> BinaryIO:
-        """The log opened for appending (a quick local file operation, fine on the event loop)."""
-        self.spec.log_file.parent.mkdir(parents=True, exist_ok=True)
-        log_fh = open(self.spec.log_file, "ab")  # noqa: SIM115 - the caller's `with` closes it
-        if header:
-            log_fh.write(header.encode())
-            log_fh.flush()
-        return log_fh
-
-    def _log_header(self, argv: Sequence[str], port: int) -> str:
-        key = self.spec.api_key
-        # The log must not hand out the key; redacted before quoting, which could split it.
-        command = shlex.join(arg.replace(key, "***") if key else arg for arg in argv)
-        stamp = datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
-        return f"\n=== {stamp} {self.spec.name}: starting on {self.spec.host}:{port}: {command}\n"
 
 
 def _error_message(response: httpx.Response) -> str:

@@ -1,24 +1,21 @@
-"""The engine supervisor against real processes: fake upstream programs (tests/fakes), real signals, psutil.
+"""The supervisor's lifecycle against real processes: fake upstream programs (tests/fakes), real signals, psutil.
 
-Async code runs under ``asyncio.run`` inside plain tests, as it runs under uvicorn's loop in the product.
+Starting and stopping, crashes and restarts, ports. Async code runs under ``asyncio.run`` inside plain tests,
+as it runs under uvicorn's loop in the product.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import json
 import os
 import signal
 import socket
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Coroutine, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
 
 import httpx
 import psutil
@@ -26,110 +23,19 @@ import pytest
 
 from openai_api_simulator import net
 from openai_api_simulator.engines import (
-    TRANSITIONS,
     EngineStartError,
     EngineState,
     InvalidTransition,
-    LaunchSpec,
     Supervisor,
     check_transition,
-    watchdog,
 )
-from openai_api_simulator.testing import free_port
+from tests.engines.helpers import EVENTUALLY, Recorder, alive, fake, make, run
 
 S = EngineState
-T = TypeVar("T")
-FAKES = Path(__file__).parent / "fakes"
-UPSTREAM = FAKES / "upstream.py"
-ORCHESTRATOR = FAKES / "orchestrator.py"
-REPO = Path(__file__).resolve().parents[1]
-WATCHDOG = [sys.executable, "-m", "openai_api_simulator.engines.watchdog"]
-# Generous deadlines for "eventually": the machine may be slow and busy; passing tests never wait them out.
-EVENTUALLY = 15.0
-
-
-def fake(*flags: str) -> list[str]:
-    return [sys.executable, str(UPSTREAM), "--port", "{port}", *flags]
-
-
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(asyncio.wait_for(coro, 90))
-
-
-@pytest.fixture(autouse=True)
-def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("OAS_CACHE_DIR", str(cache))
-    return cache
-
-
-@dataclass
-class Recorder:
-    """Everything the supervisor reported, in order."""
-
-    events: list[tuple[EngineState, str]] = field(default_factory=list)
-    fatal: list[str] = field(default_factory=list)
-
-    def on_state(self, state: EngineState, message: str) -> None:
-        self.events.append((state, message))
-
-    def on_fatal(self, message: str) -> None:
-        self.fatal.append(message)
-
-    def transitions(self) -> list[EngineState]:
-        """The states entered (an event repeating the previous state is a notice, not a transition)."""
-        states: list[EngineState] = []
-        for state, _ in self.events:
-            if not states or states[-1] is not state:
-                states.append(state)
-        return states
-
-    def messages(self) -> str:
-        return "\n".join(message for _, message in self.events)
-
-
-def make(
-    tmp_path: Path, argv: list[str], rec: Recorder | None = None, *, ready_timeout: float = 20.0, **kwargs: Any
-) -> Supervisor:
-    rec = rec or Recorder()
-    spec = LaunchSpec(
-        name=kwargs.pop("name", "fake-model"),
-        argv=argv,
-        log_file=tmp_path / "logs" / "fake-model.log",
-        ready_timeout=ready_timeout,
-        port=kwargs.pop("port", None),
-        api_key=kwargs.pop("api_key", None),
-    )
-    options: dict[str, Any] = {
-        "grace_period": 2.0,
-        "backoff_initial": 0.05,
-        "pid_dir": tmp_path / "run",
-        "on_state": rec.on_state,
-        "on_fatal": rec.on_fatal,
-        **kwargs,
-    }
-    return Supervisor(spec, **options)
 
 
 def state_of(sup: Supervisor) -> EngineState:
     return sup.state
-
-
-def alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
-def wait_gone(pid: int, timeout: float = EVENTUALLY) -> bool:
-    """Whether `pid` is gone (or a zombie nobody reaps: a dead orphan under a non-reaping init) in time."""
-    deadline = time.monotonic() + timeout
-    while alive(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 async def until(predicate: Callable[[], bool], timeout: float = EVENTUALLY) -> None:
@@ -164,39 +70,6 @@ async def chat(base_url: str) -> str:
 
 # ------------------------------------------------------------------------------------------------
 # States
-
-
-def test_transition_table_is_the_documented_one() -> None:
-    assert dict(TRANSITIONS) == {
-        S.STOPPED: {S.STARTING},
-        S.STARTING: {S.READY, S.FAILED, S.STOPPING},
-        S.READY: {S.RESTARTING, S.STOPPING, S.FAILED},
-        S.RESTARTING: {S.READY, S.FAILED, S.STOPPING},
-        S.STOPPING: {S.STOPPED},
-        S.FAILED: {S.STARTING, S.STOPPING},
-    }
-
-
-@pytest.mark.parametrize("current", list(EngineState))
-@pytest.mark.parametrize("new", list(EngineState))
-def test_only_legal_transitions_pass(current: EngineState, new: EngineState) -> None:
-    if new in TRANSITIONS[current]:
-        check_transition(current, new)
-    else:
-        with pytest.raises(InvalidTransition, match=f"from {current.value} to {new.value}"):
-            check_transition(current, new)
-
-
-def test_every_state_can_reach_stopped() -> None:
-    """No state is a trap: from each one, some path of legal moves ends in STOPPED."""
-    for start in EngineState:
-        seen, todo = {start}, [start]
-        while todo:
-            for nxt in TRANSITIONS[todo.pop()]:
-                if nxt not in seen:
-                    seen.add(nxt)
-                    todo.append(nxt)
-        assert S.STOPPED in seen or start is S.STOPPED, start
 
 
 def test_the_supervisor_refuses_an_illegal_transition(tmp_path: Path) -> None:
@@ -399,11 +272,6 @@ def test_the_log_header_does_not_leak_the_api_key(tmp_path: Path) -> None:
     assert "--api-key '***'" in log
 
 
-def test_pid_file_lives_in_the_cache_by_default(tmp_path: Path, cache_dir: Path) -> None:
-    spec = LaunchSpec(name="hf://org/Model-GGUF:Q4_K_M", argv=fake(), log_file=tmp_path / "x.log")
-    assert Supervisor(spec).pid_file == cache_dir / "run" / "hf_org_Model-GGUF_Q4_K_M.pid"
-
-
 # ------------------------------------------------------------------------------------------------
 # Crashes and restarts
 
@@ -563,159 +431,3 @@ def test_a_busy_fixed_port_is_an_error_naming_it(tmp_path: Path, held_port: int)
         assert f"held by pid {os.getpid()} (" in message  # the holder, named with its command line
     assert "choose another port" in message
     assert not sup.spec.log_file.exists()  # nothing was launched
-
-
-# ------------------------------------------------------------------------------------------------
-# Orphans: pid files, parent-death signal, watchdog
-
-
-@pytest.fixture
-def reaper() -> Iterator[list[int]]:
-    """Pids to kill after the test, should it fail before they are gone (a failing test leaves no orphan)."""
-    pids: list[int] = []
-    yield pids
-    for pid in pids:
-        with contextlib.suppress(psutil.Error):
-            psutil.Process(pid).kill()
-
-
-def start_orchestrator(tmp_path: Path, guard: str, *flags: str) -> tuple[subprocess.Popen[str], int]:
-    """A separate orchestrator process supervising a fake; returns it and the fake's pid."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)}
-    command = [sys.executable, str(ORCHESTRATOR), str(tmp_path / "run"), str(tmp_path / "logs" / "orch.log"), guard]
-    orchestrator = subprocess.Popen([*command, "--", *fake(*flags)], stdout=subprocess.PIPE, text=True, env=env)
-    assert orchestrator.stdout is not None
-    line = orchestrator.stdout.readline()  # EOF (and a failed json.loads) if it could not start
-    return orchestrator, int(json.loads(line)["pid"])
-
-
-def sigkill(process: subprocess.Popen[str]) -> None:
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    if process.stdout is not None:
-        process.stdout.close()
-
-
-def test_an_engine_left_by_a_killed_run_is_stopped_at_start(tmp_path: Path, reaper: list[int]) -> None:
-    orchestrator, orphan = start_orchestrator(tmp_path, "none")
-    reaper.append(orphan)
-    sigkill(orchestrator)
-    time.sleep(0.3)
-    assert alive(orphan)  # without a guard, the engine outlives a SIGKILLed orchestrator: an orphan
-
-    rec = Recorder()
-    sup = make(tmp_path, fake(), rec)
-
-    async def scenario() -> None:
-        await sup.start()
-        assert sup.pid != orphan
-        await sup.stop()
-
-    run(scenario())
-    assert f"stopped {Path(sys.executable).name} left by an earlier run (pid {orphan})" in rec.messages()
-    assert rec.events[1][0] is S.STARTING  # reported before the new launch
-    assert wait_gone(orphan)
-
-
-@pytest.mark.parametrize("owner_alive", [False, True], ids=["pid-reused", "owner-still-running"])
-def test_a_pid_file_never_kills_a_process_it_does_not_own(tmp_path: Path, owner_alive: bool) -> None:
-    unrelated = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    try:
-        dead = subprocess.Popen([sys.executable, "-c", "pass"])
-        dead.wait()
-        created = psutil.Process(unrelated.pid).create_time()
-        record = {
-            "pid": unrelated.pid,
-            # Owner alive: the very process, but another orchestrator (this one) still runs it.
-            # Otherwise the pid was reused: same number, another create time.
-            "create_time": created if owner_alive else created - 1000.0,
-            "argv0": "llama-server",
-            "orchestrator_pid": os.getpid() if owner_alive else dead.pid,
-            "orchestrator_create_time": psutil.Process().create_time() if owner_alive else 1.0,
-        }
-        (tmp_path / "run").mkdir()
-        (tmp_path / "run" / "fake-model.pid").write_text(json.dumps(record))
-        rec = Recorder()
-        sup = make(tmp_path, fake(), rec)
-
-        async def scenario() -> None:
-            await sup.start()
-            assert json.loads(sup.pid_file.read_text())["pid"] == sup.pid  # now ours
-            await sup.stop()
-
-        run(scenario())
-        assert unrelated.poll() is None  # untouched
-        assert "earlier run" not in rec.messages()
-    finally:
-        unrelated.kill()
-        unrelated.wait()
-
-
-@pytest.mark.parametrize("guard", ["pdeathsig", "watchdog"])
-def test_a_sigkilled_orchestrator_takes_its_engine_along(tmp_path: Path, guard: str, reaper: list[int]) -> None:
-    if guard == "pdeathsig" and not sys.platform.startswith("linux"):
-        pytest.skip("the parent-death signal is Linux only")
-    orchestrator, child = start_orchestrator(tmp_path, guard)
-    reaper.append(child)
-    assert alive(child)
-    sigkill(orchestrator)
-    assert wait_gone(child)
-    if guard == "watchdog":  # it was the watchdog's doing (it reports after the tree is gone)
-        log, expected = tmp_path / "logs" / "orch.log", f"watchdog: orchestrator pid {orchestrator.pid} is gone"
-        deadline = time.monotonic() + EVENTUALLY
-        while expected not in log.read_text():
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.02)
-        assert "Warning" not in log.read_text()  # the watchdog starts cleanly
-
-
-def test_the_watchdog_stops_the_child_group_when_the_orchestrator_dies(tmp_path: Path) -> None:
-    grandchild_file = tmp_path / "grandchild.pid"
-    orchestrator = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    child_argv = [sys.executable, str(UPSTREAM), "--port", str(free_port()), "--grandchild", str(grandchild_file)]
-    child = subprocess.Popen(child_argv, stdout=subprocess.DEVNULL, start_new_session=True)
-    dog = subprocess.Popen(
-        [*WATCHDOG, str(orchestrator.pid), str(child.pid), "--grace", "0.5", "--interval", "0.05"],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + EVENTUALLY
-        while not grandchild_file.exists() or not grandchild_file.read_text():
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
-        grandchild = int(grandchild_file.read_text())
-        time.sleep(0.5)  # ten watchdog polls while the orchestrator lives: the child must be left alone
-        assert child.poll() is None and dog.poll() is None
-
-        orchestrator.kill()
-        orchestrator.wait()
-        _, stderr = dog.communicate(timeout=EVENTUALLY)
-        assert dog.returncode == 0
-        assert f"orchestrator pid {orchestrator.pid} is gone" in stderr
-        assert child.wait(timeout=EVENTUALLY) == 0  # SIGTERM first: a clean exit
-        assert wait_gone(grandchild)  # it ignores SIGTERM: killed after the grace period
-    finally:
-        for process in (orchestrator, child, dog):
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-
-
-def test_the_watchdog_leaves_when_the_child_exits(tmp_path: Path) -> None:
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.3)"], start_new_session=True)
-    dog = subprocess.Popen(
-        [*WATCHDOG, str(os.getpid()), str(child.pid), "--interval", "0.05"],
-    )
-    assert child.wait(timeout=EVENTUALLY) == 0  # it ran to its own end
-    assert dog.wait(timeout=EVENTUALLY) == 0
-
-
-def test_find_process_checks_the_create_time() -> None:
-    me = psutil.Process()
-    found = watchdog.find_process(me.pid, me.create_time())
-    assert found is not None and found.pid == me.pid
-    assert watchdog.find_process(me.pid, me.create_time() - 1000.0) is None  # a reused pid is someone else
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    assert watchdog.find_process(dead.pid) is None

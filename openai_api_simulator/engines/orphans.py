@@ -87,7 +87,7 @@ def write_pid_file(pid_file: Path, spec: LaunchSpec, *, pid: int, create_time: f
         log.warning("could not write the pid file %s: %s", pid_file, exc)
 
 
-def read_pid_file(pid_file: Path) -> dict[str, Any] | None:
+def _read_pid_file(pid_file: Path) -> dict[str, Any] | None:
     """The record, None when there is no pid file, {} when it cannot be read or parsed."""
     try:
         record = json.loads(pid_file.read_text())
@@ -101,7 +101,7 @@ def read_pid_file(pid_file: Path) -> dict[str, Any] | None:
 def remove_pid_file(pid_file: Path, pid: int | None = None) -> None:
     """Remove the pid file; with `pid`, only while it still names that process (another run may own it)."""
     if pid is not None:
-        record = read_pid_file(pid_file)
+        record = _read_pid_file(pid_file)
         if record is None or record.get("pid") != pid:
             return
     with contextlib.suppress(OSError):
@@ -118,7 +118,7 @@ class StoppedOrphan:
 
 async def stop_orphan(pid_file: Path, grace: float) -> StoppedOrphan | None:
     """Stop the engine a crashed earlier run left behind, if `pid_file` names one; say which it was."""
-    record = read_pid_file(pid_file)
+    record = _read_pid_file(pid_file)
     if record is None:
         return None
     pid, create_time = record.get("pid"), record.get("create_time")

@@ -15,7 +15,7 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Final
 
 import psutil
@@ -99,7 +99,7 @@ def _signal_tree(root: psutil.Process, members: Iterable[psutil.Process], group:
             pass
 
 
-def _wait_gone(procs: list[psutil.Process], timeout: float, sleep: Callable[[float], None]) -> list[psutil.Process]:
+def _wait_gone(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:
     """Wait up to `timeout` for `procs` (and children they spawn meanwhile) to exit; return the survivors."""
     deadline = time.monotonic() + timeout
     while True:
@@ -113,10 +113,10 @@ def _wait_gone(procs: list[psutil.Process], timeout: float, sleep: Callable[[flo
         if not alive or time.monotonic() >= deadline:
             return alive
         procs = alive
-        sleep(STOP_POLL)
+        time.sleep(STOP_POLL)
 
 
-def stop_tree(root: psutil.Process, grace: float, *, sleep: Callable[[float], None] = time.sleep) -> list[int]:
+def stop_tree(root: psutil.Process, grace: float) -> list[int]:
     """Stop `root` and everything it started: SIGTERM, up to `grace` seconds, then SIGKILL what is left.
 
     Returns the pids that had to be killed (empty when everything honoured SIGTERM). Blocks; the supervisor
@@ -125,11 +125,11 @@ def stop_tree(root: psutil.Process, grace: float, *, sleep: Callable[[float], No
     members = [root, *_descendants(root)]  # before signalling: children are reparented once root exits
     group = _leads_own_group(root)
     _signal_tree(root, members, group, signal.SIGTERM)
-    survivors = _wait_gone(members, grace, sleep)
+    survivors = _wait_gone(members, grace)
     if not survivors:
         return []
     _signal_tree(root, survivors, group, _SIGKILL)
-    _wait_gone(survivors, KILL_WAIT, sleep)
+    _wait_gone(survivors, KILL_WAIT)
     return [p.pid for p in survivors]
 
 

@@ -23,7 +23,7 @@ import argparse
 import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Final
 
 import psutil
@@ -43,7 +43,6 @@ def watch(
     *,
     grace: float = DEFAULT_GRACE,
     interval: float = WATCH_INTERVAL,
-    sleep: Callable[[float], None] = time.sleep,
 ) -> bool:
     """Block until `child` exits (False) or `orchestrator` is gone, in which case stop the child's tree (True).
 
@@ -53,9 +52,9 @@ def watch(
         if not is_alive(child):
             return False
         if orchestrator is None or not is_alive(orchestrator):
-            stop_tree(child, grace, sleep=sleep)
+            stop_tree(child, grace)
             return True
-        sleep(interval)
+        time.sleep(interval)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from openai_api_simulator.provision import download as dl
+from openai_api_simulator.provision import files
 from openai_api_simulator.provision.errors import (
     BinaryCheckFailed,
     ChecksumMismatch,
@@ -22,6 +22,7 @@ from openai_api_simulator.provision.errors import (
 )
 from openai_api_simulator.provision.llama import LlamaInstall, ensure_llama_server
 from openai_api_simulator.provision.platforms import Platform
+from openai_api_simulator.provision.progress import NullProgress
 from tests.mirror import Mirror
 from tests.provision_fixtures import fake_server_script, release_tar, release_zip, tree
 
@@ -61,7 +62,7 @@ def test_installs_latest_release_with_manifest_and_reuses_it_without_requests(
         root=root,
     )
     manifest = json.loads((root / "manifest.json").read_text())
-    assert manifest["archive_sha256"] == dl.sha256_file(archive)
+    assert manifest["archive_sha256"] == files.sha256_file(archive)
     assert manifest["archive_size"] == archive.stat().st_size
     assert manifest["verified_by"] == "pinned"
     assert manifest["installed_at"].endswith("+00:00")
@@ -178,7 +179,7 @@ def test_network_down_during_update_falls_back_to_the_cache(
         dead = f"http://127.0.0.1:{s.getsockname()[1]}/ggml-org/llama.cpp"
     notes: list[str] = []
 
-    class Notes(dl.NullProgress):
+    class Notes(NullProgress):
         def note(self, message: str) -> None:
             notes.append(message)
 
@@ -238,6 +239,6 @@ def test_too_little_room_to_unpack(mirror_env: Mirror, tmp_path: Path, monkeypat
     archive = publish(mirror_env, tmp_path, "b350")
     size = archive.stat().st_size
     # Enough for the download, not for unpacking (which asks for several times the archive).
-    monkeypatch.setattr(dl, "disk_free", lambda path: dl.DISK_MARGIN + 2 * size)
+    monkeypatch.setattr(files, "disk_free", lambda path: files.DISK_MARGIN + 2 * size)
     with pytest.raises(InsufficientDiskSpace, match=r"unpacking .*llama-b350-bin-ubuntu-x64\.tar\.gz"):
         install(version="b350")

@@ -21,14 +21,7 @@ from __future__ import annotations
 
 from . import download  # the module: download.download(url, dest, ...) is the one downloader
 from .catalog import CatalogEntry, default_model_id, get_entry, load_catalog
-from .download import (
-    DownloadResult,
-    NullProgress,
-    PlainProgress,
-    ProgressReporter,
-    RetryPolicy,
-    default_progress,
-)
+from .download import RetryPolicy
 from .errors import (
     BinaryCheckFailed,
     ChecksumMismatch,
@@ -42,9 +35,11 @@ from .errors import (
     UnsupportedPlatform,
     UnverifiedDownload,
 )
+from .files import DownloadResult
 from .llama import LlamaInstall, check_server, ensure_llama_server
 from .models import ModelFile, ensure_model, parse_model_spec
 from .platforms import Platform, asset_for, current_platform
+from .progress import NullProgress, PlainProgress, ProgressReporter, default_progress
 
 __all__ = [
     "BinaryCheckFailed",

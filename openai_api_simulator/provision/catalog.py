@@ -18,8 +18,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from .download import normalize_sha256
 from .errors import ModelSpecError
+from .files import normalize_sha256
 
 _FIELDS = (
     "id",

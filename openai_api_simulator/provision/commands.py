@@ -13,16 +13,12 @@ from typing import Annotated
 import typer
 
 from .. import paths
-from .download import default_progress
 from .errors import ProvisionError
 from .llama import ensure_llama_server, installed_all
 from .models import cached_models, ensure_model
+from .progress import default_progress, megabytes
 
 _SECTIONS = ("llama.cpp", "models", "downloads", "releases")
-
-
-def _mb(n: int) -> str:
-    return f"{n / 1e6:.1f} MB"
 
 
 def _fail(exc: ProvisionError) -> typer.Exit:
@@ -131,10 +127,10 @@ def cache_list() -> None:
     models = cached_models()
     typer.echo("models:" if models else "models: (none)")
     for path, size, sha in models:
-        typer.echo(f"  {_mb(size):>10}  sha256 {sha}  {path}")
+        typer.echo(f"  {megabytes(size):>10}  sha256 {sha}  {path}")
     parts = sorted(p for d in (paths.models_dir(), paths.downloads_dir()) if d.is_dir() for p in d.rglob("*.part"))
     for part in parts:
-        typer.echo(f"  partial: {part} ({_mb(part.stat().st_size)}; the next pull resumes it)")
+        typer.echo(f"  partial: {part} ({megabytes(part.stat().st_size)}; the next pull resumes it)")
 
 
 def cache_clear(

@@ -31,11 +31,13 @@ from typing import Any, Final, Literal
 import httpx
 
 from .. import paths
-from . import download as _dl
 from . import settings
 from .archive import extract
+from .download import RetryPolicy, download, make_client
 from .errors import BinaryCheckFailed, DownloadError, OfflineError, ReleaseError
+from .files import check_disk_space, file_lock, meta_path, write_json_atomic
 from .platforms import AssetSpec, Platform, asset_for
+from .progress import NullProgress, ProgressReporter
 from .releases import ResolvedAsset, resolve_asset, validate_tag
 
 log = logging.getLogger(__name__)
@@ -186,20 +188,20 @@ def _install(
     resolved: ResolvedAsset,
     *,
     allow_unverified: bool,
-    progress: _dl.ProgressReporter,
-    retry: _dl.RetryPolicy | None,
+    progress: ProgressReporter,
+    retry: RetryPolicy | None,
 ) -> LlamaInstall:
     base = paths.llama_dir()
     key = install_key(resolved.name)
     target = base / key
-    with _dl.file_lock(base / f".{key}.lock", progress, what=f"llama.cpp {resolved.tag}"):
+    with file_lock(base / f".{key}.lock", progress, what=f"llama.cpp {resolved.tag}"):
         again = _read_install(target)
         if again is not None:  # another run installed it while we waited for the lock
             return again
         for leftover in base.glob(f".staging-{key}-*"):  # from a run that crashed mid-install
             shutil.rmtree(leftover, ignore_errors=True)
         archive = paths.downloads_dir() / resolved.name
-        result = _dl.download(
+        result = download(
             resolved.url,
             archive,
             sha256=resolved.sha256,
@@ -209,7 +211,7 @@ def _install(
             label=resolved.name,
             retry=retry,
         )
-        _dl.check_disk_space(base, result.size * UNPACK_FACTOR, what=f"unpacking {archive}")
+        check_disk_space(base, result.size * UNPACK_FACTOR, what=f"unpacking {archive}")
         staging = base / f".staging-{key}-{os.getpid()}-{secrets.token_hex(4)}"
         try:
             extract(archive, staging)
@@ -236,14 +238,14 @@ def _install(
                 "version": version,
                 "installed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             }
-            _dl.write_json_atomic(staging / MANIFEST, manifest)
+            write_json_atomic(staging / MANIFEST, manifest)
             _swap_into_place(staging, target)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         # Installed and recorded (the archive's hash is in the manifest): the archive is no longer needed.
         archive.unlink(missing_ok=True)
-        _dl.meta_path(archive).unlink(missing_ok=True)
+        meta_path(archive).unlink(missing_ok=True)
     done = _read_install(target)
     if done is None:  # pragma: no cover - the folder was just verified
         raise ReleaseError(f"The install in {target} vanished right after it was made.")
@@ -270,8 +272,8 @@ def ensure_llama_server(
     update: bool = False,
     platform: Platform | None = None,
     client: httpx.Client | None = None,
-    progress: _dl.ProgressReporter | None = None,
-    retry: _dl.RetryPolicy | None = None,
+    progress: ProgressReporter | None = None,
+    retry: RetryPolicy | None = None,
 ) -> LlamaInstall:
     """A runnable llama-server: the user's (`llama_server`), a cached build, or a fresh install.
 
@@ -283,7 +285,7 @@ def ensure_llama_server(
     if llama_server is not None:
         path = Path(llama_server).expanduser().absolute()
         return LlamaInstall(server=path, version=check_server(path), backend="unknown", source="user")
-    reporter = progress or _dl.NullProgress()
+    reporter = progress or NullProgress()
     spec = asset_for(platform, variant)
     tag = validate_tag(version) if version else None
     hit = installed(spec, tag)
@@ -300,7 +302,7 @@ def ensure_llama_server(
         )
     base = settings.release_url(release_url)
     api = settings.github_api_url(api_url)
-    http = client or _dl.make_client()
+    http = client or make_client()
     try:
         try:
             resolved = resolve_asset(http, spec, base_url=base, api_url=api, tag=tag, need_digest=not allow_unverified)

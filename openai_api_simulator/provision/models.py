@@ -27,16 +27,10 @@ import httpx
 from .. import paths
 from . import settings
 from .catalog import CatalogEntry, default_model_id, get_entry, load_catalog
-from .download import (
-    ProgressReporter,
-    RetryPolicy,
-    cached_file,
-    download,
-    make_client,
-    meta_path,
-    normalize_sha256,
-)
+from .download import RetryPolicy, download, make_client
 from .errors import ModelSpecError, OfflineError
+from .files import cached_file, meta_path, normalize_sha256
+from .progress import ProgressReporter
 
 log = logging.getLogger(__name__)
 

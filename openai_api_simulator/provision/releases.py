@@ -24,8 +24,8 @@ import httpx
 
 from .. import paths
 from . import settings
-from .download import normalize_sha256, write_json_atomic
 from .errors import ReleaseError
+from .files import normalize_sha256, write_json_atomic
 from .platforms import AssetSpec
 
 TAG_RE: Final = re.compile(r"^b\d+$")

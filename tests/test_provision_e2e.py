@@ -18,14 +18,13 @@ import pytest
 from typer.testing import CliRunner
 
 from openai_api_simulator.provision import download as dl
-from openai_api_simulator.provision import files
 from openai_api_simulator.provision.errors import DownloadError
 from openai_api_simulator.provision.llama import ensure_llama_server
 from openai_api_simulator.provision.models import ensure_model
 from openai_api_simulator.provision.platforms import Platform
 from openai_api_simulator.testing import free_port
 from tests.mirror import Mirror
-from tests.provision_fixtures import RIG_GGUF_SHA256, RIG_GGUF_SIZE, RigRelease, provision_cli, tree
+from tests.provision_fixtures import RIG_GGUF_SHA256, RIG_GGUF_SIZE, RigRelease, provision_cli, sha256_file, tree
 
 pytestmark = [
     pytest.mark.rig,
@@ -131,7 +130,7 @@ def test_flipped_byte_in_the_real_release_installs_nothing(
     result = CliRunner().invoke(provision_cli(), ["pull", "--no-model"])
     assert result.exit_code == 1
     url = f"{real_mirror.release_url}/releases/download/b11434/{rig_release.tar.name}"
-    assert f"error: SHA256 mismatch for {url}: expected {files.sha256_file(rig_release.tar)}, got " in result.stderr
+    assert f"error: SHA256 mismatch for {url}: expected {sha256_file(rig_release.tar)}, got " in result.stderr
     left = [p for p in tree(oas_env) if not p.endswith(".lock") and not p.startswith("releases")]
     assert left == ["downloads", "llama.cpp"]
 

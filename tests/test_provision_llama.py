@@ -24,7 +24,7 @@ from openai_api_simulator.provision.llama import LlamaInstall, ensure_llama_serv
 from openai_api_simulator.provision.platforms import Platform
 from openai_api_simulator.provision.progress import NullProgress
 from tests.mirror import Mirror
-from tests.provision_fixtures import fake_server_script, release_tar, release_zip, tree
+from tests.provision_fixtures import fake_server_script, release_tar, release_zip, sha256_file, tree
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the stand-in llama-server is a shell script")
 
@@ -62,7 +62,7 @@ def test_installs_latest_release_with_manifest_and_reuses_it_without_requests(
         root=root,
     )
     manifest = json.loads((root / "manifest.json").read_text())
-    assert manifest["archive_sha256"] == files.sha256_file(archive)
+    assert manifest["archive_sha256"] == sha256_file(archive)
     assert manifest["archive_size"] == archive.stat().st_size
     assert manifest["verified_by"] == "pinned"
     assert manifest["installed_at"].endswith("+00:00")

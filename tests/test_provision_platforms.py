@@ -10,6 +10,7 @@ import pytest
 
 from openai_api_simulator import paths
 from openai_api_simulator.provision import platforms, settings
+from openai_api_simulator.provision.archive import archive_kind
 from openai_api_simulator.provision.errors import UnsupportedPlatform
 from openai_api_simulator.provision.platforms import Platform, asset_for
 
@@ -27,7 +28,8 @@ from openai_api_simulator.provision.platforms import Platform, asset_for
 )
 def test_asset_table(system: str, machine: str, variant: str | None, name: str, backend: str) -> None:
     spec = asset_for(Platform(system, machine), variant)
-    assert (spec.name("b1"), spec.backend, spec.is_zip) == (name, backend, name.endswith(".zip"))
+    kind = "zip" if name.endswith(".zip") else "tar"
+    assert (spec.name("b1"), spec.backend, archive_kind(Path(spec.name("b1")))) == (name, backend, kind)
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,6 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from .errors import ModelSpecError
 from .files import normalize_sha256
 
 _FIELDS = (
@@ -47,10 +46,6 @@ class CatalogEntry:
     license: str
     owner: str  # publisher of the weights, shown as `owned_by` in /v1/models
     description: str
-
-    @property
-    def hf_uri(self) -> str:
-        return f"hf://{self.repo}/{self.file}@{self.revision}"
 
 
 def _entry(raw: Any, where: str) -> CatalogEntry:
@@ -102,11 +97,3 @@ def default_model_id() -> str:
 def get_entry(model_id: str) -> CatalogEntry | None:
     wanted = model_id.strip().lower()
     return next((e for e in load_catalog() if e.id == wanted), None)
-
-
-def require_entry(model_id: str) -> CatalogEntry:
-    entry = get_entry(model_id)
-    if entry is None:
-        known = ", ".join(e.id for e in load_catalog())
-        raise ModelSpecError(f"Unknown model {model_id!r}. Catalogue models: {known}.")
-    return entry

@@ -42,7 +42,6 @@ import httpx
 
 from .errors import ChecksumMismatch, DownloadError, UnverifiedDownload
 from .files import (
-    CHUNK_SIZE,
     DownloadResult,
     cached_file,
     check_disk_space,
@@ -55,6 +54,8 @@ from .files import (
 )
 from .progress import NullProgress, ProgressReporter
 
+# Read size when hashing what a previous run left in the part file.
+CHUNK_SIZE: Final = 1 << 20
 # Received bytes are written and hashed in batches of this size: one write and one hash call per MiB
 # instead of one per 64 KB socket read (measured: faster than a plain write-per-read copy).
 WRITE_SIZE: Final = 1 << 20

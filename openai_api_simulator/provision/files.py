@@ -7,13 +7,13 @@ Every downloaded file ``<dest>`` has up to three companions beside it:
   hash was established. A file without it is never trusted;
 * ``<dest>.lock`` - the inter-process lock that makes concurrent runs fetch a file once.
 
-Also here: the free-space check run before bytes are written or an archive is unpacked, SHA256 helpers,
-and the atomic JSON write used for sidecars, manifests and the release cache.
+Also here: the free-space check run before bytes are written or an archive is unpacked, reading the
+SHA256 forms servers send (`normalize_sha256`), and the atomic JSON write used for sidecars, install
+manifests and the release cache.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -30,8 +30,6 @@ from filelock import FileLock, Timeout
 from .errors import DownloadError, InsufficientDiskSpace
 from .progress import ProgressReporter, megabytes
 
-# Read size for local files (hashing a part file, a cached file).
-CHUNK_SIZE: Final = 1 << 20
 # Keep this much free beyond the file itself, so a download never fills the disk to the last byte.
 DISK_MARGIN: Final = 16 * 1024 * 1024
 # How long a second process waits for the first one's download of the same file.
@@ -73,14 +71,6 @@ def check_disk_space(path: Path, needed: int, *, what: str) -> None:
             f"Not enough disk space for {what}: need {megabytes(needed + DISK_MARGIN)} in {path}, "
             f"{megabytes(free)} free. Free some space or point OAS_CACHE_DIR at a larger disk."
         )
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(CHUNK_SIZE):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def normalize_sha256(value: str | None) -> str | None:

@@ -13,6 +13,7 @@ import pytest
 from openai_api_simulator.provision import catalog
 from openai_api_simulator.provision.errors import ModelSpecError, OfflineError, UnverifiedDownload
 from openai_api_simulator.provision.models import ModelFile, cache_path, ensure_model, parse_model_spec
+from openai_api_simulator.provision.options import ProvisionOptions
 from tests.mirror import Mirror, random_bytes, sha256_bytes
 from tests.provision_fixtures import tree
 
@@ -165,7 +166,7 @@ def test_offline_with_a_cached_model_needs_no_network(mirror_env: Mirror, monkey
     mirror_env.add_hf("org/repo", "tiny.gguf", GGUF)
     ensure_model("hf://org/repo/tiny.gguf")
     mirror_env.stop()
-    got = ensure_model("hf://org/repo/tiny.gguf", offline=True)
+    got = ensure_model("hf://org/repo/tiny.gguf", ProvisionOptions(offline=True))
     assert got.cached and got.path.read_bytes() == GGUF
 
 
@@ -175,7 +176,7 @@ def test_url_without_hash_needs_opt_out_and_non_gguf_is_not_kept(mirror_env: Mir
     with pytest.raises(UnverifiedDownload):
         ensure_model(url)
     with pytest.raises(ModelSpecError, match=r"is not a GGUF file \(it starts with b'<htm'"):
-        ensure_model(url, allow_unverified=True)
+        ensure_model(url, ProvisionOptions(allow_unverified=True))
     assert [p for p in tree(oas_env / "models") if p.endswith((".gguf", ".json", ".part"))] == []
 
 
@@ -189,11 +190,11 @@ def test_update_fetches_a_changed_upload_and_keeps_the_cache_when_unchanged(mirr
     mirror_env.add_hf("org/repo", "tiny.gguf", GGUF)
     ensure_model("hf://org/repo/tiny.gguf")
     mirror_env.reset_stats()
-    same = ensure_model("hf://org/repo/tiny.gguf", update=True)
+    same = ensure_model("hf://org/repo/tiny.gguf", ProvisionOptions(update=True))
     assert same.cached and mirror_env.blob_requests() == []
     newer = b"GGUF" + random_bytes(1000, seed=9)
     mirror_env.add_hf("org/repo", "tiny.gguf", newer)
-    got = ensure_model("hf://org/repo/tiny.gguf", update=True)
+    got = ensure_model("hf://org/repo/tiny.gguf", ProvisionOptions(update=True))
     assert (got.cached, got.path.read_bytes()) == (False, newer)
 
 
@@ -221,7 +222,7 @@ def test_hf_token_goes_to_the_endpoint_only(oas_env: Path, monkeypatch: pytest.M
         return httpx.Response(200, stream=httpx.ByteStream(GGUF))
 
     with httpx.Client(transport=httpx.MockTransport(handler)) as client:
-        ensure_model("hf://gated/model/m.gguf", hf_endpoint="https://hub.test", client=client)
+        ensure_model("hf://gated/model/m.gguf", ProvisionOptions(hf_endpoint="https://hub.test", client=client))
     assert seen == {"hub.test": "Bearer hf_secret", "cdn.test": None}
 
 

@@ -16,6 +16,7 @@ from .. import paths
 from .errors import ProvisionError
 from .llama import ensure_llama_server, installed_all
 from .models import cached_models, ensure_model
+from .options import LlamaSource, ProvisionOptions
 from .progress import default_progress, megabytes
 
 _SECTIONS = ("llama.cpp", "models", "downloads", "releases")
@@ -81,31 +82,23 @@ def pull(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
     """Download and verify llama-server and a model into the cache, for offline use later."""
-    progress = default_progress(quiet=quiet)
-    offline_flag = True if offline else None
+    options = ProvisionOptions(
+        offline=True if offline else None,  # without the flag, OAS_OFFLINE / HF_HUB_OFFLINE decide
+        allow_unverified=allow_unverified,
+        update=update,
+        hf_endpoint=hf_endpoint,
+        progress=default_progress(quiet=quiet),
+    )
+    source = LlamaSource(
+        version=llama_version, variant=llama_variant, server=llama_server, release_url=llama_release_url
+    )
     try:
         if not no_llama:
-            install = ensure_llama_server(
-                version=llama_version,
-                variant=llama_variant,
-                llama_server=llama_server,
-                release_url=llama_release_url,
-                offline=offline_flag,
-                allow_unverified=allow_unverified,
-                update=update,
-                progress=progress,
-            )
+            install = ensure_llama_server(source, options)
             tag = install.tag or "user binary"
             typer.echo(f"llama-server {tag} ({install.backend}): {install.server}")
         if not no_model:
-            found = ensure_model(
-                model,
-                hf_endpoint=hf_endpoint,
-                offline=offline_flag,
-                allow_unverified=allow_unverified,
-                update=update,
-                progress=progress,
-            )
+            found = ensure_model(model, options)
             digest = f", sha256 {found.sha256}" if found.sha256 else ""
             typer.echo(f"model {found.name}: {found.path} ({found.size} bytes{digest})")
     except ProvisionError as exc:

@@ -30,6 +30,7 @@ def test_catalogue_lists_the_required_small_instruct_models() -> None:
         assert "q4_k_m" in entries[model_id].file.lower()
     assert entries["qwen2.5-0.5b"].repo == "Qwen/Qwen2.5-0.5B-Instruct-GGUF"
     assert entries["gemma-3-270m"].license == "gemma"
+    assert {e.engine for e in entries.values()} == {"llama.cpp"}
 
 
 def test_catalogue_pins_hashes_only_to_immutable_revisions() -> None:
@@ -60,11 +61,14 @@ def test_packaged_catalogue_file_is_valid_json_with_exact_fields() -> None:
         ({"size": -1}, "size must be null or a positive integer"),
         ({"context_length": 0}, "context_length must be a positive integer"),
         ({"extra": 1}, "exactly the fields"),
+        ({"engine": ""}, "engine must be a non-empty string"),
+        ({"engine": None}, "engine must be a non-empty string"),
     ],
 )
 def test_catalogue_validation(patch: dict[str, object], error: str) -> None:
     entry = {
         "id": "m",
+        "engine": "llama.cpp",
         "repo": "o/r",
         "file": "f.gguf",
         "revision": "main",
@@ -135,6 +139,7 @@ def test_hf_model_is_downloaded_verified_by_x_linked_etag_then_served_from_cache
 def test_catalogue_model_by_name_uses_its_pinned_revision(mirror_env: Mirror, monkeypatch: pytest.MonkeyPatch) -> None:
     entry = catalog.CatalogEntry(
         id="tiny",
+        engine="llama.cpp",
         repo="org/tiny-GGUF",
         file="tiny.Q4_0.gguf",
         revision="0123456789abcdef0123456789abcdef01234567",

@@ -32,7 +32,7 @@ pytestmark = [
     pytest.mark.skipif(sys.platform != "linux", reason="the rig's llama-server is a Linux x86_64 build"),
 ]
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 # llama-server loads a 100 MB model in about half a second here; a minute covers a loaded CI runner.
 HEALTH_DEADLINE = 60.0
 

@@ -256,20 +256,6 @@ def test_credentials_are_not_sent_across_a_redirect_to_another_host(tmp_path: Pa
     assert seen == {"hub.test": "Bearer secret", "cdn.test": None}
 
 
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        (f'"{"A" * 64}"', "a" * 64),
-        (f"sha256:{'b' * 64}", "b" * 64),
-        (f'W/"{"c" * 64}"', "c" * 64),
-        ('"0123abcd"', None),  # a git blob id, not a SHA256
-        (None, None),
-    ],
-)
-def test_normalize_sha256(value: str | None, expected: str | None) -> None:
-    assert files.normalize_sha256(value) == expected
-
-
 def test_write_failure_mid_download_is_a_clear_error_and_the_next_run_resumes(
     mirror: Mirror, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

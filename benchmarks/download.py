@@ -24,6 +24,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.mirror when run as a script
 
 from openai_api_simulator.provision import download as dl
+from openai_api_simulator.provision.progress import PlainProgress
 from tests.mirror import Mirror, random_bytes
 
 
@@ -36,7 +37,7 @@ def plain_copy(url: str, dest: Path) -> None:
 
 
 def ours(url: str, dest: Path) -> None:
-    dl.download(url, dest, progress=dl.PlainProgress(io.StringIO()))
+    dl.download(url, dest, progress=PlainProgress(io.StringIO()))
 
 
 def timed(fn: object, url: str, dest: Path) -> float:

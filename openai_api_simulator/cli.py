@@ -339,7 +339,9 @@ def run(
     from openai_api_simulator import orchestrator
     from openai_api_simulator.engines.llama import GpuMode, LlamaOptions, public_model_id
     from openai_api_simulator.provision import (
+        LlamaSource,
         ProvisionError,
+        ProvisionOptions,
         current_platform,
         default_progress,
         ensure_llama_server,
@@ -373,24 +375,18 @@ def run(
         err.print(f"[red]Error:[/] {exc}")
         raise typer.Exit(1) from None
     out.print(f"[bold]openai-api-simulator {__version__}[/] on {current_platform()}")
-    progress = default_progress(quiet=False)
+    options = ProvisionOptions(
+        offline=True if offline else None,
+        allow_unverified=allow_unverified,
+        hf_endpoint=hf_endpoint,
+        progress=default_progress(quiet=False),
+    )
+    source = LlamaSource(
+        version=llama_version, variant=llama_variant, server=llama_server, release_url=llama_release_url
+    )
     try:
-        install = ensure_llama_server(
-            version=llama_version,
-            variant=llama_variant,
-            llama_server=llama_server,
-            release_url=llama_release_url,
-            offline=True if offline else None,
-            allow_unverified=allow_unverified,
-            progress=progress,
-        )
-        found = ensure_model(
-            str(model_path) if model_path is not None else model,
-            hf_endpoint=hf_endpoint,
-            offline=True if offline else None,
-            allow_unverified=allow_unverified,
-            progress=progress,
-        )
+        install = ensure_llama_server(source, options)
+        found = ensure_model(str(model_path) if model_path is not None else model, options)
     except ProvisionError as exc:
         sock.close()
         err.print(f"[red]Error:[/] {exc}")

@@ -1,8 +1,9 @@
 """Provisioning: get a working llama-server and a verified GGUF onto the disk, once.
 
-The flow, as ``run`` or ``pull`` use it::
+The flow, as ``run`` or ``pull`` use it (both calls also take one `ProvisionOptions`: offline, unverified
+downloads allowed, update, Hugging Face endpoint, progress; `LlamaSource` says which llama-server)::
 
-    ensure_llama_server()                      ensure_model("smollm2-135m")
+    ensure_llama_server(LlamaSource())         ensure_model("smollm2-135m")
       platforms.asset_for()  OS/CPU -> asset     models.parse_model_spec()  id | hf:// | https | path
       cached install? -> done (no request)       cached and size + hash match? -> done (no request)
       releases.resolve_asset()                   models.hf_resolve_url()
@@ -21,14 +22,7 @@ from __future__ import annotations
 
 from . import download  # the module: download.download(url, dest, ...) is the one downloader
 from .catalog import CatalogEntry, default_model_id, get_entry, load_catalog
-from .download import (
-    DownloadResult,
-    NullProgress,
-    PlainProgress,
-    ProgressReporter,
-    RetryPolicy,
-    default_progress,
-)
+from .download import RetryPolicy
 from .errors import (
     BinaryCheckFailed,
     ChecksumMismatch,
@@ -42,9 +36,12 @@ from .errors import (
     UnsupportedPlatform,
     UnverifiedDownload,
 )
+from .files import DownloadResult
 from .llama import LlamaInstall, check_server, ensure_llama_server
 from .models import ModelFile, ensure_model, parse_model_spec
+from .options import LlamaSource, ProvisionOptions
 from .platforms import Platform, asset_for, current_platform
+from .progress import NullProgress, PlainProgress, ProgressReporter, default_progress
 
 __all__ = [
     "BinaryCheckFailed",
@@ -54,6 +51,7 @@ __all__ = [
     "DownloadResult",
     "InsufficientDiskSpace",
     "LlamaInstall",
+    "LlamaSource",
     "ModelFile",
     "ModelSpecError",
     "NullProgress",
@@ -62,6 +60,7 @@ __all__ = [
     "Platform",
     "ProgressReporter",
     "ProvisionError",
+    "ProvisionOptions",
     "ReleaseError",
     "RetryPolicy",
     "UnsafeArchive",

@@ -6,6 +6,10 @@ appear only where they were established for an immutable revision (a commit id):
 moving branch such as ``main`` would turn an upstream re-upload into a hard failure, so those entries
 rely on the hash Hugging Face declares for the file (``X-Linked-Etag``) instead.
 
+Each entry names the kind of engine that runs it (``"engine": "llama.cpp"`` for every entry today).
+Provisioning only checks that it is a non-empty string: what a kind means belongs to the engines
+layer above, which this package does not import.
+
 The ``default`` entry is fully pinned (commit, size, SHA256) - it is the file CI runs - so
 ``openai-api-simulator pull`` with no argument always yields the same bytes.
 """
@@ -18,11 +22,11 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from .download import normalize_sha256
-from .errors import ModelSpecError
+from .files import normalize_sha256
 
 _FIELDS = (
     "id",
+    "engine",
     "repo",
     "file",
     "revision",
@@ -38,6 +42,7 @@ _FIELDS = (
 @dataclass(frozen=True)
 class CatalogEntry:
     id: str  # short name used on the command line and as the served model id
+    engine: str  # the kind of engine that runs the file, e.g. "llama.cpp"; the engines layer interprets it
     repo: str  # Hugging Face "owner/name"
     file: str  # path of the GGUF inside the repo
     revision: str  # branch or commit id
@@ -48,15 +53,11 @@ class CatalogEntry:
     owner: str  # publisher of the weights, shown as `owned_by` in /v1/models
     description: str
 
-    @property
-    def hf_uri(self) -> str:
-        return f"hf://{self.repo}/{self.file}@{self.revision}"
-
 
 def _entry(raw: Any, where: str) -> CatalogEntry:
     if not isinstance(raw, dict) or set(raw) != set(_FIELDS):
         raise ValueError(f"{where}: an entry must have exactly the fields {', '.join(_FIELDS)}")
-    for name in ("id", "repo", "file", "revision", "license", "owner", "description"):
+    for name in ("id", "engine", "repo", "file", "revision", "license", "owner", "description"):
         if not isinstance(raw[name], str) or not raw[name]:
             raise ValueError(f"{where}: {name} must be a non-empty string")
     if raw["repo"].count("/") != 1 or not raw["file"].endswith(".gguf"):
@@ -102,11 +103,3 @@ def default_model_id() -> str:
 def get_entry(model_id: str) -> CatalogEntry | None:
     wanted = model_id.strip().lower()
     return next((e for e in load_catalog() if e.id == wanted), None)
-
-
-def require_entry(model_id: str) -> CatalogEntry:
-    entry = get_entry(model_id)
-    if entry is None:
-        known = ", ".join(e.id for e in load_catalog())
-        raise ModelSpecError(f"Unknown model {model_id!r}. Catalogue models: {known}.")
-    return entry

@@ -13,16 +13,13 @@ from typing import Annotated
 import typer
 
 from .. import paths
-from .download import default_progress
 from .errors import ProvisionError
 from .llama import ensure_llama_server, installed_all
 from .models import cached_models, ensure_model
+from .options import LlamaSource, ProvisionOptions
+from .progress import default_progress, megabytes
 
 _SECTIONS = ("llama.cpp", "models", "downloads", "releases")
-
-
-def _mb(n: int) -> str:
-    return f"{n / 1e6:.1f} MB"
 
 
 def _fail(exc: ProvisionError) -> typer.Exit:
@@ -85,31 +82,23 @@ def pull(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
     """Download and verify llama-server and a model into the cache, for offline use later."""
-    progress = default_progress(quiet=quiet)
-    offline_flag = True if offline else None
+    options = ProvisionOptions(
+        offline=True if offline else None,  # without the flag, OAS_OFFLINE / HF_HUB_OFFLINE decide
+        allow_unverified=allow_unverified,
+        update=update,
+        hf_endpoint=hf_endpoint,
+        progress=default_progress(quiet=quiet),
+    )
+    source = LlamaSource(
+        version=llama_version, variant=llama_variant, server=llama_server, release_url=llama_release_url
+    )
     try:
         if not no_llama:
-            install = ensure_llama_server(
-                version=llama_version,
-                variant=llama_variant,
-                llama_server=llama_server,
-                release_url=llama_release_url,
-                offline=offline_flag,
-                allow_unverified=allow_unverified,
-                update=update,
-                progress=progress,
-            )
+            install = ensure_llama_server(source, options)
             tag = install.tag or "user binary"
             typer.echo(f"llama-server {tag} ({install.backend}): {install.server}")
         if not no_model:
-            found = ensure_model(
-                model,
-                hf_endpoint=hf_endpoint,
-                offline=offline_flag,
-                allow_unverified=allow_unverified,
-                update=update,
-                progress=progress,
-            )
+            found = ensure_model(model, options)
             digest = f", sha256 {found.sha256}" if found.sha256 else ""
             typer.echo(f"model {found.name}: {found.path} ({found.size} bytes{digest})")
     except ProvisionError as exc:
@@ -131,10 +120,10 @@ def cache_list() -> None:
     models = cached_models()
     typer.echo("models:" if models else "models: (none)")
     for path, size, sha in models:
-        typer.echo(f"  {_mb(size):>10}  sha256 {sha}  {path}")
+        typer.echo(f"  {megabytes(size):>10}  sha256 {sha}  {path}")
     parts = sorted(p for d in (paths.models_dir(), paths.downloads_dir()) if d.is_dir() for p in d.rglob("*.part"))
     for part in parts:
-        typer.echo(f"  partial: {part} ({_mb(part.stat().st_size)}; the next pull resumes it)")
+        typer.echo(f"  partial: {part} ({megabytes(part.stat().st_size)}; the next pull resumes it)")
 
 
 def cache_clear(

@@ -20,43 +20,41 @@ What it guarantees, in the order a download meets them:
 8. **Atomic publish.** The part file is fsynced and renamed onto the destination, so the cache never
    holds a half-written file under its final name.
 
-Progress goes to stderr: a rich bar (size, speed, ETA) on a terminal, plain log lines otherwise.
+The cache files around a download (``.part``, ``.meta.json``, ``.lock``) are described in `files`;
+progress goes to the caller's `ProgressReporter` (see `progress`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import queue
 import re
-import secrets
-import shutil
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any, Final, Protocol
+from typing import IO, Any, Final
 
 import httpx
-from filelock import FileLock, Timeout
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
+
+from .errors import ChecksumMismatch, DownloadError, UnverifiedDownload
+from .files import (
+    DownloadResult,
+    cached_file,
+    check_disk_space,
+    file_lock,
+    lock_path,
+    meta_path,
+    normalize_sha256,
+    part_path,
+    write_json_atomic,
 )
-from rich.progress import Progress as RichProgressBar
+from .progress import NullProgress, ProgressReporter
 
-from .errors import ChecksumMismatch, DownloadError, InsufficientDiskSpace, UnverifiedDownload
-
-# Read size for local files (hashing a part file, a cached file).
+# Read size when hashing what a previous run left in the part file.
 CHUNK_SIZE: Final = 1 << 20
 # Received bytes are written and hashed in batches of this size: one write and one hash call per MiB
 # instead of one per 64 KB socket read (measured: faster than a plain write-per-read copy).
@@ -65,14 +63,8 @@ WRITE_SIZE: Final = 1 << 20
 RETRYABLE_STATUSES: Final = frozenset({408, 425, 429, 500, 502, 503, 504})
 # GitHub release downloads take two hops and Hugging Face one; ten leaves room for mirrors.
 MAX_REDIRECTS: Final = 10
-# Keep this much free beyond the file itself, so a download never fills the disk to the last byte.
-DISK_MARGIN: Final = 16 * 1024 * 1024
-# How long a second process waits for the first one's download of the same file.
-LOCK_WAIT_SECONDS: Final = 4 * 3600.0
 # Connect fast or fail (then retry); reads may legitimately stall on a slow mirror for a while.
 TIMEOUT: Final = httpx.Timeout(60.0, connect=15.0)
-
-_SHA256_RE: Final = re.compile(r"^[0-9a-f]{64}$")
 
 
 @dataclass(frozen=True)
@@ -90,253 +82,6 @@ class RetryPolicy:
         return min(self.max_delay, self.base_delay * (2.0 ** (attempt - 1)))
 
 
-@dataclass(frozen=True)
-class DownloadResult:
-    """A verified file in the cache."""
-
-    path: Path
-    url: str
-    size: int
-    sha256: str
-    verified_by: str  # "pinned" | "x-linked-etag" | "unverified"
-    cached: bool = False  # True when no byte was fetched in this call
-    fetched: int = 0  # bytes received over the network in this call
-    resumed_from: int = 0  # bytes already on disk when the transfer started
-
-
-# --------------------------------------------------------------------------------------------------
-# Progress reporting
-
-
-class ProgressReporter(Protocol):
-    """Where the downloader reports what it is doing."""
-
-    def start(self, label: str, total: int | None, completed: int) -> None: ...
-    def advance(self, amount: int) -> None: ...
-    def finish(self) -> None: ...
-    def note(self, message: str) -> None: ...
-
-
-class NullProgress:
-    """Reports nothing (``--quiet``, library use)."""
-
-    def start(self, label: str, total: int | None, completed: int) -> None:
-        pass
-
-    def advance(self, amount: int) -> None:
-        pass
-
-    def finish(self) -> None:
-        pass
-
-    def note(self, message: str) -> None:
-        pass
-
-
-def _mb(n: float) -> str:
-    return f"{n / 1e6:.1f} MB"
-
-
-class PlainProgress:
-    """Log lines for logs and CI: start, every 10 % or 5 s, end. No carriage returns."""
-
-    def __init__(self, stream: IO[str] | None = None, *, interval: float = 5.0) -> None:
-        self._stream = stream
-        self._interval = interval
-        self._label = ""
-        self._total: int | None = None
-        self._done = 0
-        self._started = 0.0
-        self._initial = 0
-        self._last_time = 0.0
-        self._last_tenth = -1
-
-    def _write(self, line: str) -> None:
-        stream = self._stream or sys.stderr
-        stream.write(line + "\n")
-        stream.flush()
-
-    def start(self, label: str, total: int | None, completed: int) -> None:
-        self._label, self._total, self._done, self._initial = label, total, completed, completed
-        self._started = self._last_time = time.monotonic()
-        self._last_tenth = -1
-        size = _mb(total) if total is not None else "unknown size"
-        resumed = f", resuming at {_mb(completed)}" if completed else ""
-        self._write(f"Downloading {label} ({size}{resumed})")
-
-    def advance(self, amount: int) -> None:
-        self._done += amount
-        now = time.monotonic()
-        tenth = self._done * 10 // self._total if self._total else -1
-        if tenth > self._last_tenth or now - self._last_time >= self._interval:
-            self._last_tenth, self._last_time = tenth, now
-            speed = (self._done - self._initial) / max(now - self._started, 1e-6)
-            pct = f"{100 * self._done / self._total:3.0f}% " if self._total else ""
-            of = f"/{_mb(self._total)}" if self._total else ""
-            self._write(f"  {self._label}: {pct}{_mb(self._done)}{of} at {_mb(speed)}/s")
-
-    def finish(self) -> None:
-        elapsed = max(time.monotonic() - self._started, 1e-6)
-        fetched = self._done - self._initial
-        self._write(f"  {self._label}: done, {_mb(fetched)} in {elapsed:.1f} s ({_mb(fetched / elapsed)}/s)")
-
-    def note(self, message: str) -> None:
-        self._write(message)
-
-
-class RichProgress:
-    """A progress bar with size, speed and ETA for interactive terminals."""
-
-    def __init__(self, console: Console) -> None:
-        self._console = console
-        self._bar: RichProgressBar | None = None
-        self._task: Any = None
-
-    def start(self, label: str, total: int | None, completed: int) -> None:
-        self._bar = RichProgressBar(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            TimeRemainingColumn(),
-            console=self._console,
-            transient=False,
-        )
-        self._bar.start()
-        self._task = self._bar.add_task(label, total=total, completed=completed)
-
-    def advance(self, amount: int) -> None:
-        if self._bar is not None:
-            self._bar.update(self._task, advance=amount)
-
-    def finish(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-            self._bar = None
-
-    def note(self, message: str) -> None:
-        self._console.print(message, highlight=False, markup=False)
-
-
-def default_progress(*, quiet: bool = False) -> ProgressReporter:
-    """A bar on a terminal, log lines when stderr is a file or pipe, nothing when quiet."""
-    if quiet:
-        return NullProgress()
-    console = Console(stderr=True)
-    if console.is_terminal:
-        return RichProgress(console)
-    return PlainProgress()
-
-
-# --------------------------------------------------------------------------------------------------
-# Helpers
-
-
-def disk_free(path: Path) -> int:
-    """Free bytes on the filesystem that holds `path` (or its nearest existing parent).
-
-    A module-level function so tests can monkeypatch it to simulate a full disk.
-    """
-    probe = path
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    return shutil.disk_usage(probe).free
-
-
-def check_disk_space(path: Path, needed: int, *, what: str) -> None:
-    """Raise `InsufficientDiskSpace` unless `needed` bytes (plus a margin) fit under `path`."""
-    free = disk_free(path)
-    if needed + DISK_MARGIN > free:
-        raise InsufficientDiskSpace(
-            f"Not enough disk space for {what}: need {_mb(needed + DISK_MARGIN)} in {path}, "
-            f"{_mb(free)} free. Free some space or point OAS_CACHE_DIR at a larger disk."
-        )
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(CHUNK_SIZE):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def normalize_sha256(value: str | None) -> str | None:
-    """Lower-case 64-hex SHA256 from forms like ``"<hex>"``, ``sha256:<hex>``, ``W/"<hex>"``."""
-    if not value:
-        return None
-    text = value.strip()
-    if text.startswith("W/"):
-        text = text[2:]
-    text = text.strip('"').strip()
-    if text.lower().startswith("sha256:"):
-        text = text[7:]
-    text = text.lower()
-    return text if _SHA256_RE.match(text) else None
-
-
-def meta_path(dest: Path) -> Path:
-    return dest.with_name(dest.name + ".meta.json")
-
-
-def part_path(dest: Path) -> Path:
-    return dest.with_name(dest.name + ".part")
-
-
-def lock_path(dest: Path) -> Path:
-    return dest.with_name(dest.name + ".lock")
-
-
-def read_meta(dest: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(meta_path(dest).read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
-    """Write JSON so that readers see either the old file or the whole new one."""
-    # Unique per writer: two threads (or processes) may write the same file at the same moment.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    with tmp.open("w") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def cached_file(dest: Path, *, sha256: str | None = None, size: int | None = None) -> DownloadResult | None:
-    """The cached download at `dest` if it is complete and matches - checked by size and recorded hash.
-
-    Re-hashing every cached gigabyte on each start would make a warm start slow; the sidecar is written
-    only after the full-file hash was verified, and the size check catches truncation.
-    """
-    meta = read_meta(dest)
-    if meta is None:
-        return None
-    try:
-        actual_size = dest.stat().st_size
-    except OSError:
-        return None
-    recorded = normalize_sha256(str(meta.get("sha256", "")))
-    if recorded is None or meta.get("size") != actual_size:
-        return None
-    if sha256 is not None and recorded != normalize_sha256(sha256):
-        return None
-    if size is not None and size != actual_size:
-        return None
-    return DownloadResult(
-        path=dest,
-        url=str(meta.get("url", "")),
-        size=actual_size,
-        sha256=recorded,
-        verified_by=str(meta.get("verified_by", "pinned")),
-        cached=True,
-    )
-
-
 def make_client() -> httpx.Client:
     """The HTTP client used when the caller passes none. Redirects are followed by hand (see `_open`)."""
     from .. import __version__
@@ -346,33 +91,6 @@ def make_client() -> httpx.Client:
         follow_redirects=False,
         headers={"User-Agent": f"openai-api-simulator/{__version__}"},
     )
-
-
-@contextmanager
-def file_lock(path: Path, reporter: ProgressReporter, *, what: str) -> Iterator[None]:
-    """Hold an exclusive inter-process lock on `path`, saying so if we have to wait."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(path))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        reporter.note(f"Waiting for another run that is fetching {what} (lock: {path})")
-        try:
-            lock.acquire(timeout=LOCK_WAIT_SECONDS)
-        except Timeout:
-            raise DownloadError(
-                f"Gave up waiting for the lock {path} held by another run. If no other "
-                "openai-api-simulator is running, delete the lock file and try again.",
-                url=what,
-            ) from None
-    try:
-        yield
-    finally:
-        lock.release()
-
-
-# --------------------------------------------------------------------------------------------------
-# The download itself
 
 
 class _Retry(Exception):

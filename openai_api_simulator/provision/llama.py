@@ -11,7 +11,8 @@ folder into place. Only a folder that passed all of that carries a manifest unde
 a crash or a broken build can never replace a working install.
 
 Reuse is cheap: a manifest, a binary of the recorded size with its execute bit - no process is started
-and no request made. A cached build is used as is unless ``update=True`` asks for the latest release.
+and no request made. A cached build is used as is unless ``ProvisionOptions(update=True)`` asks for the
+latest release.
 """
 
 from __future__ import annotations
@@ -31,11 +32,13 @@ from typing import Any, Final, Literal
 import httpx
 
 from .. import paths
-from . import download as _dl
 from . import settings
 from .archive import extract
+from .download import download, make_client
 from .errors import BinaryCheckFailed, DownloadError, OfflineError, ReleaseError
-from .platforms import AssetSpec, Platform, asset_for
+from .files import check_disk_space, file_lock, meta_path, write_json_atomic
+from .options import LlamaSource, ProvisionOptions
+from .platforms import AssetSpec, asset_for
 from .releases import ResolvedAsset, resolve_asset, validate_tag
 
 log = logging.getLogger(__name__)
@@ -180,36 +183,28 @@ def _swap_into_place(staging: Path, target: Path) -> None:
         shutil.rmtree(trash, ignore_errors=True)
 
 
-def _install(
-    client: httpx.Client,
-    spec: AssetSpec,
-    resolved: ResolvedAsset,
-    *,
-    allow_unverified: bool,
-    progress: _dl.ProgressReporter,
-    retry: _dl.RetryPolicy | None,
-) -> LlamaInstall:
+def _install(client: httpx.Client, spec: AssetSpec, resolved: ResolvedAsset, options: ProvisionOptions) -> LlamaInstall:
     base = paths.llama_dir()
     key = install_key(resolved.name)
     target = base / key
-    with _dl.file_lock(base / f".{key}.lock", progress, what=f"llama.cpp {resolved.tag}"):
+    with file_lock(base / f".{key}.lock", options.progress, what=f"llama.cpp {resolved.tag}"):
         again = _read_install(target)
         if again is not None:  # another run installed it while we waited for the lock
             return again
         for leftover in base.glob(f".staging-{key}-*"):  # from a run that crashed mid-install
             shutil.rmtree(leftover, ignore_errors=True)
         archive = paths.downloads_dir() / resolved.name
-        result = _dl.download(
+        result = download(
             resolved.url,
             archive,
             sha256=resolved.sha256,
-            allow_unverified=allow_unverified,
+            allow_unverified=options.allow_unverified,
             client=client,
-            progress=progress,
+            progress=options.progress,
             label=resolved.name,
-            retry=retry,
+            retry=options.retry,
         )
-        _dl.check_disk_space(base, result.size * UNPACK_FACTOR, what=f"unpacking {archive}")
+        check_disk_space(base, result.size * UNPACK_FACTOR, what=f"unpacking {archive}")
         staging = base / f".staging-{key}-{os.getpid()}-{secrets.token_hex(4)}"
         try:
             extract(archive, staging)
@@ -236,14 +231,14 @@ def _install(
                 "version": version,
                 "installed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             }
-            _dl.write_json_atomic(staging / MANIFEST, manifest)
+            write_json_atomic(staging / MANIFEST, manifest)
             _swap_into_place(staging, target)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         # Installed and recorded (the archive's hash is in the manifest): the archive is no longer needed.
         archive.unlink(missing_ok=True)
-        _dl.meta_path(archive).unlink(missing_ok=True)
+        meta_path(archive).unlink(missing_ok=True)
     done = _read_install(target)
     if done is None:  # pragma: no cover - the folder was just verified
         raise ReleaseError(f"The install in {target} vanished right after it was made.")
@@ -259,37 +254,24 @@ def _install(
 
 
 def ensure_llama_server(
-    *,
-    version: str | None = None,
-    variant: str | None = None,
-    llama_server: str | Path | None = None,
-    release_url: str | None = None,
-    api_url: str | None = None,
-    offline: bool | None = None,
-    allow_unverified: bool = False,
-    update: bool = False,
-    platform: Platform | None = None,
-    client: httpx.Client | None = None,
-    progress: _dl.ProgressReporter | None = None,
-    retry: _dl.RetryPolicy | None = None,
+    source: LlamaSource = LlamaSource(), options: ProvisionOptions = ProvisionOptions()
 ) -> LlamaInstall:
-    """A runnable llama-server: the user's (`llama_server`), a cached build, or a fresh install.
+    """A runnable llama-server: the user's (`source.server`), a cached build, or a fresh install.
 
-    `version` pins a tag (``b11434``); otherwise a cached build is used as is, and only `update` (or an
-    empty cache) asks for the latest release. `variant` picks e.g. the Vulkan build. Offline, only the
-    cache is used and `OfflineError` names what is missing; when the network fails during an update, a
-    cached build is used with a warning.
+    `source.version` pins a tag (``b11434``); otherwise a cached build is used as is, and only
+    `options.update` (or an empty cache) asks for the latest release. `source.variant` picks e.g. the
+    Vulkan build. Offline, only the cache is used and `OfflineError` names what is missing; when the
+    network fails during an update, a cached build is used with a warning.
     """
-    if llama_server is not None:
-        path = Path(llama_server).expanduser().absolute()
+    if source.server is not None:
+        path = source.server.expanduser().absolute()
         return LlamaInstall(server=path, version=check_server(path), backend="unknown", source="user")
-    reporter = progress or _dl.NullProgress()
-    spec = asset_for(platform, variant)
-    tag = validate_tag(version) if version else None
+    spec = asset_for(source.platform, source.variant)
+    tag = validate_tag(source.version) if source.version else None
     hit = installed(spec, tag)
-    if hit is not None and not (update and tag is None):
+    if hit is not None and not (options.update and tag is None):
         return hit
-    if settings.offline(offline):
+    if settings.offline(options.offline):
         if hit is not None:
             return hit
         wanted = f"llama.cpp {tag}" if tag else "a llama.cpp build"
@@ -298,16 +280,18 @@ def ensure_llama_server(
             f"{' (' + spec.backend + ')' if spec.variant else ''}. Run `openai-api-simulator pull` with "
             "network access first, or pass an existing binary with --llama-server PATH."
         )
-    base = settings.release_url(release_url)
-    api = settings.github_api_url(api_url)
-    http = client or _dl.make_client()
+    base = settings.release_url(source.release_url)
+    api = settings.github_api_url(source.api_url)
+    http = options.client or make_client()
     try:
         try:
-            resolved = resolve_asset(http, spec, base_url=base, api_url=api, tag=tag, need_digest=not allow_unverified)
+            resolved = resolve_asset(
+                http, spec, base_url=base, api_url=api, tag=tag, need_digest=not options.allow_unverified
+            )
         except (ReleaseError, httpx.TransportError) as exc:
             if hit is not None:
                 log.warning("Cannot check %s for a newer llama.cpp (%s); using cached %s", base, exc, hit.tag)
-                reporter.note(f"warning: cannot check for a newer llama.cpp ({exc}); using cached {hit.tag}")
+                options.progress.note(f"warning: cannot check for a newer llama.cpp ({exc}); using cached {hit.tag}")
                 return hit
             if isinstance(exc, httpx.TransportError):
                 raise DownloadError(
@@ -319,7 +303,7 @@ def ensure_llama_server(
         existing = installed(spec, resolved.tag)
         if existing is not None:
             return existing
-        return _install(http, spec, resolved, allow_unverified=allow_unverified, progress=reporter, retry=retry)
+        return _install(http, spec, resolved, options)
     finally:
-        if client is None:
+        if options.client is None:
             http.close()

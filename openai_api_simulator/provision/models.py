@@ -10,7 +10,8 @@ Accepted specifications:
 
 Downloaded files live under ``<cache>/models/`` and are re-checked cheaply on each use (size plus
 the hash recorded when they were verified). Once a file is cached no request is made for it, so a
-warm start works offline; ``update=True`` asks Hugging Face whether a moving revision changed.
+warm start works offline; ``ProvisionOptions(update=True)`` asks Hugging Face whether a moving revision
+changed.
 """
 
 from __future__ import annotations
@@ -27,16 +28,10 @@ import httpx
 from .. import paths
 from . import settings
 from .catalog import CatalogEntry, default_model_id, get_entry, load_catalog
-from .download import (
-    ProgressReporter,
-    RetryPolicy,
-    cached_file,
-    download,
-    make_client,
-    meta_path,
-    normalize_sha256,
-)
+from .download import download, make_client
 from .errors import ModelSpecError, OfflineError
+from .files import cached_file, meta_path, normalize_sha256
+from .options import ProvisionOptions
 
 log = logging.getLogger(__name__)
 
@@ -172,24 +167,14 @@ def _declared_sha(client: httpx.Client, url: str, headers: dict[str, str]) -> st
     return normalize_sha256(response.headers.get("x-linked-etag"))
 
 
-def ensure_model(
-    spec: str | None = None,
-    *,
-    hf_endpoint: str | None = None,
-    offline: bool | None = None,
-    allow_unverified: bool = False,
-    update: bool = False,
-    client: httpx.Client | None = None,
-    progress: ProgressReporter | None = None,
-    retry: RetryPolicy | None = None,
-) -> ModelFile:
+def ensure_model(spec: str | None = None, options: ProvisionOptions = ProvisionOptions()) -> ModelFile:
     """The GGUF for `spec`, from the cache or downloaded and verified now.
 
-    `offline` (default: ``--offline``/``HF_HUB_OFFLINE``/``OAS_OFFLINE``) uses the cache only and raises
-    `OfflineError` naming what is missing. `update` re-checks a moving revision (``main``) upstream; if
-    the network is down the cached file is used with a warning.
+    `options.offline` (default: ``HF_HUB_OFFLINE``/``OAS_OFFLINE``) uses the cache only and raises
+    `OfflineError` naming what is missing. `options.update` re-checks a moving revision (``main``)
+    upstream; if the network is down the cached file is used with a warning.
     """
-    source = parse_model_spec(spec, hf_endpoint=hf_endpoint)
+    source = parse_model_spec(spec, hf_endpoint=options.hf_endpoint)
     if source.kind == "local":
         assert source.local_path is not None
         _check_magic(source.local_path, str(source.local_path))
@@ -202,21 +187,20 @@ def ensure_model(
         )
     assert source.url is not None
     dest = cache_path(source)
-    endpoint = settings.hf_endpoint(hf_endpoint)
+    endpoint = settings.hf_endpoint(options.hf_endpoint)
     headers = _headers_for(source.url, endpoint)
-    is_offline = settings.offline(offline)
+    is_offline = settings.offline(options.offline)
     hit = cached_file(dest, sha256=source.sha256, size=source.size)
     moving = source.sha256 is None and source.kind != "url"
-    own_client = client is None
-    http = client or (None if is_offline else make_client())
+    own_client = options.client is None
+    http = options.client or (None if is_offline else make_client())
     try:
-        if hit is not None and update and moving and not is_offline and http is not None:
+        if hit is not None and options.update and moving and not is_offline and http is not None:
             try:
                 declared = _declared_sha(http, source.url, headers)
             except httpx.TransportError as exc:
                 log.warning("Cannot check %s for updates (%s); using the cached %s", source.url, exc, dest)
-                if progress is not None:
-                    progress.note(f"warning: cannot check {source.url} for updates ({exc}); using the cache")
+                options.progress.note(f"warning: cannot check {source.url} for updates ({exc}); using the cache")
                 declared = None
             if declared is not None and declared != hit.sha256:
                 meta_path(dest).unlink(missing_ok=True)  # stale: fetch the new upload below
@@ -234,12 +218,12 @@ def ensure_model(
             dest,
             sha256=source.sha256,
             size=source.size,
-            allow_unverified=allow_unverified,
+            allow_unverified=options.allow_unverified,
             client=http,
             headers=headers,
-            progress=progress,
+            progress=options.progress,
             label=source.name,
-            retry=retry,
+            retry=options.retry,
         )
     finally:
         if own_client and http is not None:

@@ -39,10 +39,6 @@ class AssetSpec:
     def name(self, tag: str) -> str:
         return f"llama-{tag}-bin-{self.suffix}"
 
-    @property
-    def is_zip(self) -> bool:
-        return self.suffix.endswith(".zip")
-
 
 _LINUX_X64: Final = Platform("linux", "x86_64")
 _LINUX_ARM: Final = Platform("linux", "arm64")

@@ -24,8 +24,8 @@ import httpx
 
 from .. import paths
 from . import settings
-from .download import normalize_sha256, write_json_atomic
 from .errors import ReleaseError
+from .files import normalize_sha256, write_json_atomic
 from .platforms import AssetSpec
 
 TAG_RE: Final = re.compile(r"^b\d+$")
@@ -130,6 +130,14 @@ def _release_cache(base_url: str, tag: str) -> Path:
     return paths.releases_dir() / slug / f"{tag}.json"
 
 
+def _remember(base_url: str, info: ReleaseInfo) -> None:
+    """Cache what the API said about `info.tag`, in the API's own shape so `_parse_release` reads it back."""
+    cache = _release_cache(base_url, info.tag)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    assets = [{"name": name, "digest": digest} for name, digest in info.digests.items()]
+    write_json_atomic(cache, {"tag_name": info.tag, "assets": assets})
+
+
 def release_info(client: httpx.Client, base_url: str, api_url: str, tag: str) -> ReleaseInfo:
     """Asset names and digests for `tag`, from the cache or (once) from the GitHub API."""
     cache = _release_cache(base_url, tag)
@@ -156,10 +164,7 @@ def release_info(client: httpx.Client, base_url: str, api_url: str, tag: str) ->
     except ValueError as exc:
         raise ReleaseError(f"{url} did not return JSON.") from exc
     info = _parse_release(data, url)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(
-        cache, {"tag_name": info.tag, "assets": [{"name": n, "digest": d} for n, d in info.digests.items()]}
-    )
+    _remember(base_url, info)
     return info
 
 
@@ -183,11 +188,7 @@ def newest_release_with(client: httpx.Client, base_url: str, api_url: str, spec:
     if not candidates:
         raise ReleaseError(f"None of the {_FALLBACK_SCAN} newest releases at {url} has a {spec.suffix} asset.")
     best = max(candidates, key=lambda info: int(info.tag[1:]))
-    cache = _release_cache(base_url, best.tag)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(
-        cache, {"tag_name": best.tag, "assets": [{"name": n, "digest": d} for n, d in best.digests.items()]}
-    )
+    _remember(base_url, best)
     return best
 
 

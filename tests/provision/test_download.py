@@ -13,12 +13,14 @@ import httpx
 import pytest
 
 from openai_api_simulator.provision import download as dl
+from openai_api_simulator.provision import files
 from openai_api_simulator.provision.errors import (
     ChecksumMismatch,
     DownloadError,
     InsufficientDiskSpace,
     UnverifiedDownload,
 )
+from openai_api_simulator.provision.progress import NullProgress, PlainProgress
 from tests.mirror import Mirror, random_bytes, sha256_bytes
 from tests.provision_fixtures import tree
 
@@ -118,7 +120,7 @@ def test_server_that_ignores_range_gets_a_clean_restart_not_an_append(mirror: Mi
     mirror.faults.ignore_range = True
     notes: list[str] = []
 
-    class Notes(dl.NullProgress):
+    class Notes(NullProgress):
         def note(self, message: str) -> None:
             notes.append(message)
 
@@ -174,7 +176,7 @@ def test_too_little_disk_is_refused_before_writing(
     mirror: Mirror, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url = asset(mirror)
-    monkeypatch.setattr(dl, "disk_free", lambda path: 5_000_000)
+    monkeypatch.setattr(files, "disk_free", lambda path: 5_000_000)
     with pytest.raises(InsufficientDiskSpace, match=r"need 23\.1 MB in .*, 5\.0 MB free") as info:
         dl.download(url, tmp_path / "a.tgz", sha256=sha256_bytes(DATA))
     assert str(tmp_path) in str(info.value)
@@ -185,10 +187,10 @@ def test_two_concurrent_downloads_fetch_once(mirror: Mirror, tmp_path: Path) -> 
     url = asset(mirror)
     mirror.faults.chunk_delay = 0.05  # ~0.3 s per download: the second caller must wait
     start = threading.Barrier(2)
-    results: list[dl.DownloadResult] = []
+    results: list[files.DownloadResult] = []
     notes: list[str] = []
 
-    class Notes(dl.NullProgress):
+    class Notes(NullProgress):
         def note(self, message: str) -> None:
             notes.append(message)
 
@@ -224,7 +226,7 @@ def test_cached_file_is_reused_without_a_request_and_truncation_is_noticed(mirro
 
 def test_plain_progress_writes_log_lines(mirror: Mirror, tmp_path: Path) -> None:
     out = io.StringIO()
-    dl.download(asset(mirror), tmp_path / "a.tgz", sha256=sha256_bytes(DATA), progress=dl.PlainProgress(out))
+    dl.download(asset(mirror), tmp_path / "a.tgz", sha256=sha256_bytes(DATA), progress=PlainProgress(out))
     lines = out.getvalue().splitlines()
     assert lines[0] == "Downloading a.tgz (6.3 MB)"
     assert any("100%" in line for line in lines)
@@ -252,20 +254,6 @@ def test_credentials_are_not_sent_across_a_redirect_to_another_host(tmp_path: Pa
             headers={"Authorization": "Bearer secret"},
         )
     assert seen == {"hub.test": "Bearer secret", "cdn.test": None}
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        (f'"{"A" * 64}"', "a" * 64),
-        (f"sha256:{'b' * 64}", "b" * 64),
-        (f'W/"{"c" * 64}"', "c" * 64),
-        ('"0123abcd"', None),  # a git blob id, not a SHA256
-        (None, None),
-    ],
-)
-def test_normalize_sha256(value: str | None, expected: str | None) -> None:
-    assert dl.normalize_sha256(value) == expected
 
 
 def test_write_failure_mid_download_is_a_clear_error_and_the_next_run_resumes(

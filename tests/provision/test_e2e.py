@@ -17,21 +17,22 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from openai_api_simulator.provision import download as dl
+from openai_api_simulator.provision.download import RetryPolicy
 from openai_api_simulator.provision.errors import DownloadError
 from openai_api_simulator.provision.llama import ensure_llama_server
 from openai_api_simulator.provision.models import ensure_model
+from openai_api_simulator.provision.options import LlamaSource, ProvisionOptions
 from openai_api_simulator.provision.platforms import Platform
 from openai_api_simulator.testing import free_port
 from tests.mirror import Mirror
-from tests.provision_fixtures import RIG_GGUF_SHA256, RIG_GGUF_SIZE, RigRelease, provision_cli, tree
+from tests.provision_fixtures import RIG_GGUF_SHA256, RIG_GGUF_SIZE, RigRelease, provision_cli, sha256_file, tree
 
 pytestmark = [
     pytest.mark.rig,
     pytest.mark.skipif(sys.platform != "linux", reason="the rig's llama-server is a Linux x86_64 build"),
 ]
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 # llama-server loads a 100 MB model in about half a second here; a minute covers a loaded CI runner.
 HEALTH_DEADLINE = 60.0
 
@@ -83,8 +84,8 @@ def test_pull_installs_llama_server_that_serves_the_gguf_and_second_pull_is_offl
     runner = CliRunner()
     result = runner.invoke(provision_cli(), ["pull"])
     assert result.exit_code == 0, result.output
-    install = ensure_llama_server(offline=True)
-    model = ensure_model(offline=True)
+    install = ensure_llama_server(options=ProvisionOptions(offline=True))
+    model = ensure_model(options=ProvisionOptions(offline=True))
     assert install.tag == "b11434"
     assert install.version == "version: 0.6.0-dev (build 11434, commit unknown)"
     assert (model.size, model.sha256) == (RIG_GGUF_SIZE, RIG_GGUF_SHA256)
@@ -116,7 +117,7 @@ def test_cut_download_of_the_real_gguf_resumes_without_refetching(real_mirror: M
     cut = 40_000_000
     real_mirror.faults.cut_after = cut
     with pytest.raises(DownloadError, match="Run the command again to resume"):
-        ensure_model(retry=dl.RetryPolicy(attempts=1))
+        ensure_model(options=ProvisionOptions(retry=RetryPolicy(attempts=1)))
     model = ensure_model()
     assert model.sha256 == RIG_GGUF_SHA256
     assert real_mirror.bytes_served == RIG_GGUF_SIZE  # the first 40 MB were not fetched twice
@@ -130,7 +131,7 @@ def test_flipped_byte_in_the_real_release_installs_nothing(
     result = CliRunner().invoke(provision_cli(), ["pull", "--no-model"])
     assert result.exit_code == 1
     url = f"{real_mirror.release_url}/releases/download/b11434/{rig_release.tar.name}"
-    assert f"error: SHA256 mismatch for {url}: expected {dl.sha256_file(rig_release.tar)}, got " in result.stderr
+    assert f"error: SHA256 mismatch for {url}: expected {sha256_file(rig_release.tar)}, got " in result.stderr
     left = [p for p in tree(oas_env) if not p.endswith(".lock") and not p.startswith("releases")]
     assert left == ["downloads", "llama.cpp"]
 
@@ -177,6 +178,6 @@ def test_two_concurrent_pull_processes_download_each_file_once(
 
 def test_real_binary_from_a_zip_release_installs_and_runs(mirror_env: Mirror, rig_release: RigRelease) -> None:
     mirror_env.add_asset(rig_release.tag, rig_release.zip.name, rig_release.zip)
-    install = ensure_llama_server(platform=Platform("windows", "x86_64"), version=rig_release.tag)
+    install = ensure_llama_server(LlamaSource(version=rig_release.tag, platform=Platform("windows", "x86_64")))
     assert install.version == "version: 0.6.0-dev (build 11434, commit unknown)"
     assert os.readlink(install.server.parent / "libggml-cpu.so") == "libggml-cpu-haswell.so"

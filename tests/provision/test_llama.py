@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from openai_api_simulator.provision import download as dl
+from openai_api_simulator.provision import files
 from openai_api_simulator.provision.errors import (
     BinaryCheckFailed,
     ChecksumMismatch,
@@ -21,9 +21,11 @@ from openai_api_simulator.provision.errors import (
     ReleaseError,
 )
 from openai_api_simulator.provision.llama import LlamaInstall, ensure_llama_server
+from openai_api_simulator.provision.options import LlamaSource, ProvisionOptions
 from openai_api_simulator.provision.platforms import Platform
+from openai_api_simulator.provision.progress import NullProgress
 from tests.mirror import Mirror
-from tests.provision_fixtures import fake_server_script, release_tar, release_zip, tree
+from tests.provision_fixtures import fake_server_script, release_tar, release_zip, sha256_file, tree
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the stand-in llama-server is a shell script")
 
@@ -40,8 +42,10 @@ def publish(mirror: Mirror, tmp_path: Path, tag: str, *, works: bool = True, zip
     return archive
 
 
-def install(**kw: object) -> LlamaInstall:
-    return ensure_llama_server(platform=LINUX, **kw)  # type: ignore[arg-type]
+def install(
+    options: ProvisionOptions = ProvisionOptions(), *, version: str | None = None, release_url: str | None = None
+) -> LlamaInstall:
+    return ensure_llama_server(LlamaSource(version=version, release_url=release_url, platform=LINUX), options)
 
 
 def test_installs_latest_release_with_manifest_and_reuses_it_without_requests(
@@ -61,7 +65,7 @@ def test_installs_latest_release_with_manifest_and_reuses_it_without_requests(
         root=root,
     )
     manifest = json.loads((root / "manifest.json").read_text())
-    assert manifest["archive_sha256"] == dl.sha256_file(archive)
+    assert manifest["archive_sha256"] == sha256_file(archive)
     assert manifest["archive_size"] == archive.stat().st_size
     assert manifest["verified_by"] == "pinned"
     assert manifest["installed_at"].endswith("+00:00")
@@ -91,7 +95,7 @@ def test_failed_update_keeps_the_working_install(mirror_env: Mirror, tmp_path: P
     publish(mirror_env, tmp_path, "b201", works=False)
     mirror_env.latest = "b201"
     with pytest.raises(BinaryCheckFailed, match=r"(?s)release b201\) does not run here.*status 127.*libggml\.so"):
-        install(update=True)
+        install(ProvisionOptions(update=True))
     assert not (oas_env / "llama.cpp" / "b201-bin-ubuntu-x64").exists()
     assert not [p for p in tree(oas_env / "llama.cpp") if p.startswith(".staging")]
     still = install()
@@ -105,7 +109,7 @@ def test_update_installs_the_newer_release_beside_the_old(mirror_env: Mirror, tm
     publish(mirror_env, tmp_path, "b205")
     mirror_env.latest = "b205"
     assert install().tag == "b200"  # no update asked: the cache is used, no request
-    new = install(update=True)
+    new = install(ProvisionOptions(update=True))
     assert new.tag == "b205"
     assert old.server.is_file()
     assert install().tag == "b205"  # the newest cached build wins from now on
@@ -152,7 +156,7 @@ def test_tampered_archive_installs_nothing(mirror_env: Mirror, tmp_path: Path, o
 
 def test_zip_release_installs(mirror_env: Mirror, tmp_path: Path) -> None:
     publish(mirror_env, tmp_path, "b330", zip_=True)
-    got = ensure_llama_server(platform=Platform("windows", "x86_64"), version="b330")
+    got = ensure_llama_server(LlamaSource(version="b330", platform=Platform("windows", "x86_64")))
     assert got.server.name == "llama-server"
     assert got.version == "version: 330 (fake)"
 
@@ -178,11 +182,11 @@ def test_network_down_during_update_falls_back_to_the_cache(
         dead = f"http://127.0.0.1:{s.getsockname()[1]}/ggml-org/llama.cpp"
     notes: list[str] = []
 
-    class Notes(dl.NullProgress):
+    class Notes(NullProgress):
         def note(self, message: str) -> None:
             notes.append(message)
 
-    got = install(update=True, release_url=dead, progress=Notes())
+    got = install(ProvisionOptions(update=True, progress=Notes()), release_url=dead)
     assert (got.tag, got.source) == ("b200", "cache")
     assert any("cannot check for a newer llama.cpp" in n for n in notes)
 
@@ -199,19 +203,19 @@ def test_user_supplied_binary_is_checked(tmp_path: Path) -> None:
     good = tmp_path / "llama-server"
     good.write_bytes(fake_server_script("version: 42 (mine)"))
     good.chmod(0o755)
-    got = ensure_llama_server(llama_server=good)
+    got = ensure_llama_server(LlamaSource(server=good))
     assert (got.source, got.version, got.tag) == ("user", "version: 42 (mine)", None)
     bad = tmp_path / "broken"
     bad.write_bytes(fake_server_script(works=False))
     bad.chmod(0o755)
     with pytest.raises(BinaryCheckFailed, match="exited with status 127"):
-        ensure_llama_server(llama_server=bad)
+        ensure_llama_server(LlamaSource(server=bad))
     with pytest.raises(BinaryCheckFailed, match="not found"):
-        ensure_llama_server(llama_server=tmp_path / "missing")
+        ensure_llama_server(LlamaSource(server=tmp_path / "missing"))
     not_exec = tmp_path / "plain"
     not_exec.write_bytes(b"data")
     with pytest.raises(BinaryCheckFailed, match="cannot be run"):
-        ensure_llama_server(llama_server=not_exec)
+        ensure_llama_server(LlamaSource(server=not_exec))
 
 
 def test_two_concurrent_installs_download_once(mirror_env: Mirror, tmp_path: Path) -> None:
@@ -238,6 +242,6 @@ def test_too_little_room_to_unpack(mirror_env: Mirror, tmp_path: Path, monkeypat
     archive = publish(mirror_env, tmp_path, "b350")
     size = archive.stat().st_size
     # Enough for the download, not for unpacking (which asks for several times the archive).
-    monkeypatch.setattr(dl, "disk_free", lambda path: dl.DISK_MARGIN + 2 * size)
+    monkeypatch.setattr(files, "disk_free", lambda path: files.DISK_MARGIN + 2 * size)
     with pytest.raises(InsufficientDiskSpace, match=r"unpacking .*llama-b350-bin-ubuntu-x64\.tar\.gz"):
         install(version="b350")

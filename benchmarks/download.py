@@ -2,7 +2,7 @@
 
     python benchmarks/download.py [--size-mb 100] [--rounds 5]
 
-A loopback mirror (tests/mirror.py) serves one file the way Hugging Face does (302 with X-Linked-Etag,
+A loopback mirror (tests/support/mirror.py) serves one file the way Hugging Face does (302 with X-Linked-Etag,
 then the bytes by sendfile). Each round downloads it once with `download.download` (SHA256 in the same
 pass, resume bookkeeping, fsync, atomic rename, plain progress lines) and once with a bare
 ``client.stream`` loop writing to a file (no hashing, no progress), alternating so that both see the
@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.mirror
 
 from openai_api_simulator.provision import download as dl
 from openai_api_simulator.provision.progress import PlainProgress
-from tests.mirror import Mirror, random_bytes
+from tests.support.mirror import Mirror, random_bytes
 
 
 def plain_copy(url: str, dest: Path) -> None:

@@ -42,26 +42,16 @@ KEY = "bench-internal"
 PROMPT = [{"role": "user", "content": "Write a long story about a lighthouse keeper and a storm."}]
 
 
-class _Fixed:
-    """A ready upstream at one URL (what the supervisor provides for a running llama-server)."""
-
-    def __init__(self, url: str) -> None:
-        self.state = "ready"
-        self.api_key = KEY
-        self.retry_after = 1.0
-        self._urls = [url]
-
-    def urls(self) -> list[str]:
-        return self._urls
-
-
 def serve_proxy(port: int, upstream: str) -> None:
-    """Child mode: serve the proxy app on 127.0.0.1:port in front of `upstream`."""
+    """Child mode: serve the app on 127.0.0.1:port, relaying model MODEL to `upstream` (as `run` relays)."""
+    from openai_api_simulator.app import create_app
+    from openai_api_simulator.backends import Backend, FakeBackend, Relay, RemoteBackend
     from openai_api_simulator.config import Settings
-    from openai_api_simulator.proxy import UpstreamModel, create_proxy_app
     from openai_api_simulator.server import bind_socket, serve_forever
 
-    app = create_proxy_app(Settings(), [UpstreamModel(MODEL, _Fixed(upstream))])
+    settings = Settings()
+    backends: list[Backend] = [FakeBackend(settings), RemoteBackend(MODEL, [upstream], Relay(), api_key=KEY)]
+    app = create_app(settings, backends)
     serve_forever(app, bind_socket("127.0.0.1", port), log_level="warning", access_log=False)
 
 
@@ -143,9 +133,9 @@ def main() -> None:
         serve_proxy(int(args.serve_proxy[0]), args.serve_proxy[1])
         return
 
-    from tests.provision_fixtures import _locate_rig
+    from tests.support.rig import locate_rig
 
-    rig = _locate_rig()
+    rig = locate_rig()
     if isinstance(rig, str):
         raise SystemExit(f"The test rig is needed ({rig}): make rig")
     threads = psutil.cpu_count(logical=False) or 1

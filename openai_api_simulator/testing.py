@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from starlette.types import ASGIApp
 
-from openai_api_simulator.api.app import create_app
+from openai_api_simulator.app import create_app
 from openai_api_simulator.config import Settings
 from openai_api_simulator.net import free_port
 from openai_api_simulator.server import bind_socket, make_server

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import openai
@@ -10,9 +11,18 @@ import pytest
 from openai_api_simulator.config import Settings
 from openai_api_simulator.testing import running
 
-pytest_plugins = ["pytester", "tests.provision_fixtures"]
+pytest_plugins = ["pytester", "tests.support.provision"]
 
 FIXED_CREATED = 1_700_000_000
+
+
+@pytest.fixture(autouse=True)
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets a cache of its own (`OAS_CACHE_DIR`, inherited by the processes it starts), so no test
+    reads or writes the user's cache, or another test's."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("OAS_CACHE_DIR", str(cache))
+    return cache
 
 
 @pytest.fixture(scope="session")

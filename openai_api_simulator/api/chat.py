@@ -2,29 +2,30 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+from openai_api_simulator.api import tools
 from openai_api_simulator.api import validate as v
 from openai_api_simulator.api.common import (
     SYSTEM_FINGERPRINT,
+    FailAfter,
     RequestContext,
+    StreamCut,
     chat_usage,
     first_token_delay,
     generation_delay,
     make_id,
-    paced,
 )
+from openai_api_simulator.api.endpoint import Endpoint
 from openai_api_simulator.api.http import DONE, CutConnection, sse_data
 from openai_api_simulator.errors import InvalidRequest
-from openai_api_simulator.fake import chat, schema
+from openai_api_simulator.fake import chat
 from openai_api_simulator.fake.logprobs import token_logprobs
 from openai_api_simulator.fake.rng import Rng
-from openai_api_simulator.fake.tokens import count_tokens
+from openai_api_simulator.fake.tokens import count_tokens, tool_call_tokens
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
-_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 # What an image part costs in usage: OpenAI's base charge for a low-detail image.
 IMAGE_TOKENS = 85
 
@@ -96,7 +97,7 @@ def parse_messages(raw: Any) -> tuple[chat.Message, ...]:
                 function = v.get_object(call, "function", parent=cparam, required=True) or {}
                 name = v.get_str(function, "name", parent=f"{cparam}.function", required=True) or ""
                 arguments = v.get_str(function, "arguments", parent=f"{cparam}.function", required=True) or ""
-                extra += count_tokens(name) + count_tokens(arguments) + 3
+                extra += tool_call_tokens(name, arguments)
         if "content" not in item and not (role == "assistant" and (tool_calls or item.get("function_call"))):
             raise v.missing(f"{param}.content")
         content = item.get("content")
@@ -112,101 +113,16 @@ def parse_messages(raw: Any) -> tuple[chat.Message, ...]:
     return tuple(messages)
 
 
-def parse_tools(body: dict[str, Any]) -> tuple[chat.Tool, ...]:
-    raw = v.get_list(body, "tools")
-    if not raw:
-        return ()
-    tools: list[chat.Tool] = []
-    for i, item in enumerate(raw):
-        param = f"tools[{i}]"
-        if not isinstance(item, dict):
-            raise v.wrong_type(param, "an object", item)
-        kind = v.get_str(item, "type", parent=param, required=True)
-        if kind != "function":
-            raise v.invalid_value(f"{param}.type", f"'{kind}'. The simulator supports tools of type 'function'.")
-        function = v.get_object(item, "function", parent=param, required=True) or {}
-        tools.append(parse_function(function, f"{param}.function"))
-    names = [t.name for t in tools]
-    for name in names:
-        if names.count(name) > 1:
-            raise InvalidRequest(
-                f"Invalid 'tools': duplicate function name '{name}'.", param="tools", code="invalid_value"
-            )
-    return tuple(tools)
-
-
-def parse_function(function: dict[str, Any], param: str) -> chat.Tool:
-    name = v.get_str(function, "name", parent=param, required=True) or ""
-    if not _NAME.match(name):
-        raise v.invalid_value(f"{param}.name", f"'{name}'. Function names must match ^[a-zA-Z0-9_-]{{1,64}}$.")
-    description = v.get_str(function, "description", parent=param) or ""
-    parameters = v.get_object(function, "parameters", parent=param)
-    if parameters is None:
-        parameters = {"type": "object", "properties": {}}
-    check_schema(parameters, f"{param}.parameters")
-    return chat.Tool(name=name, description=description, parameters=parameters)
-
-
-def check_schema(value: dict[str, Any], param: str) -> None:
-    try:
-        schema.validate_schema_supported(value)
-    except schema.SchemaError as exc:
-        raise InvalidRequest(f"Invalid schema for '{param}': {exc}", param=param, code="invalid_schema") from None
-
-
-def parse_tool_choice(body: dict[str, Any], tools: Sequence[chat.Tool]) -> chat.ToolChoice:
-    raw = body.get("tool_choice")
-    if raw is None:
-        return "auto"
-    if not tools:
-        raise InvalidRequest(
-            "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.",
-            param="tool_choice",
-            code="invalid_value",
-        )
-    if isinstance(raw, str):
-        if raw not in ("none", "auto", "required"):
-            raise v.invalid_value("tool_choice", f"'{raw}'. Supported values are: 'none', 'auto' and 'required'.")
-        return raw
-    if not isinstance(raw, dict):
-        raise v.wrong_type("tool_choice", "a string or an object", raw)
-    function = v.get_object(raw, "function", parent="tool_choice", required=True) or {}
-    name = v.get_str(function, "name", parent="tool_choice.function", required=True) or ""
-    if name not in {t.name for t in tools}:
-        raise v.invalid_value("tool_choice.function.name", f"no function named '{name}' is in 'tools'.")
-    return name
-
-
 def parse_response_format(body: dict[str, Any], messages: Sequence[chat.Message]) -> dict[str, Any] | None:
+    """The schema `response_format` asks the answer to follow, or None for text."""
     raw = v.get_object(body, "response_format")
     if raw is None:
         return None
-    kind = v.get_str(raw, "type", parent="response_format", required=True)
-    if kind == "text":
-        return None
-    if kind == "json_object":
-        if not any("json" in m.text.lower() for m in messages):
-            raise InvalidRequest(
-                "'messages' must contain the word 'json' in some form, to use 'response_format' of type 'json_object'.",
-                param="messages",
-                code=None,
-            )
-        return chat.json_object_schema()
-    if kind == "json_schema":
-        spec = v.get_object(raw, "json_schema", parent="response_format", required=True) or {}
-        name = v.get_str(spec, "name", parent="response_format.json_schema", required=True) or ""
-        if not _NAME.match(name):
-            raise v.invalid_value(
-                "response_format.json_schema.name", f"'{name}'. Names must match ^[a-zA-Z0-9_-]{{1,64}}$."
-            )
-        value = v.get_object(spec, "schema", parent="response_format.json_schema")
-        if value is None:
-            value = {}
-        check_schema(value, "response_format.json_schema.schema")
-        return value
-    raise v.invalid_value(
-        "response_format.type", f"'{kind}'. Supported values are: 'text', 'json_object' and 'json_schema'."
+    no_json_word = InvalidRequest(
+        "'messages' must contain the word 'json' in some form, to use 'response_format' of type 'json_object'.",
+        param="messages",
     )
+    return tools.output_schema(raw, "response_format", messages, nested=True, no_json_word=no_json_word)
 
 
 class ChatRequest:
@@ -215,8 +131,8 @@ class ChatRequest:
     def __init__(self, body: dict[str, Any]) -> None:
         self.model = v.require_str(body, "model")
         messages = parse_messages(body.get("messages"))
-        tools = parse_tools(body)
-        tool_choice = parse_tool_choice(body, tools)
+        function_tools = tools.parse_tools(body, nested=True)
+        tool_choice = tools.parse_tool_choice(body, function_tools, nested=True)
         json_schema = parse_response_format(body, messages)
         self.stream = v.get_bool(body, "stream", False)
         self.include_usage = v.get_stream_options(body, self.stream)
@@ -247,13 +163,13 @@ class ChatRequest:
         self.conversation = chat.Conversation(
             model=self.model,
             messages=messages,
-            tools=tools,
+            tools=function_tools,
             tool_choice=tool_choice,
             parallel_tool_calls=v.get_bool(body, "parallel_tool_calls", True),
             json_schema=json_schema,
             content_seed=chat.content_seed(body),
         )
-        self.prompt_tokens = chat.prompt_tokens(messages, tools)
+        self.prompt_tokens = chat.prompt_tokens(messages, function_tools)
 
 
 def _logprobs_content(req: ChatRequest, choice: chat.Choice) -> list[dict[str, Any]]:
@@ -328,43 +244,30 @@ async def stream(req: ChatRequest, ctx: RequestContext) -> AsyncIterator[bytes |
         )
 
     await first_token_delay(ctx.faults)
-    fail_after = ctx.faults.stream_fail_after
-    sent = 0
-    for c in choices:
-        if c.tool_calls:
-            yield chunk(c.index, {"role": "assistant", "content": None, "refusal": None})
-            for k, call in enumerate(c.tool_calls):
-                yield chunk(
-                    c.index,
-                    {
-                        "tool_calls": [
-                            {
-                                "index": k,
-                                "id": call.id,
-                                "type": "function",
-                                "function": {"name": call.name, "arguments": ""},
-                            }
-                        ]
-                    },
-                )
-                async for piece in paced(_argument_pieces(call.arguments), ctx.faults):
-                    if fail_after is not None and sent >= fail_after:
-                        yield stream_failure(ctx)
-                        return
-                    sent += 1
-                    yield chunk(c.index, {"tool_calls": [{"index": k, "function": {"arguments": piece}}]})
-        else:
-            yield chunk(c.index, {"role": "assistant", "content": "", "refusal": None})
-            lps = _logprobs_content(req, c) if req.logprobs else None
-            async for i, token in paced(enumerate(c.tokens), ctx.faults):
-                if fail_after is not None and sent >= fail_after:
-                    yield stream_failure(ctx)
-                    return
-                sent += 1
-                logprobs = {"content": [lps[i]], "refusal": None} if lps is not None else None
-                yield chunk(c.index, {"content": token}, logprobs=logprobs)
-        yield chunk(c.index, {}, finish=c.finish_reason)
-    if fail_after == 0:  # an empty answer had no chunk to fail before: "after 0 chunks" still fails
+    budget = FailAfter(ctx.faults)
+    try:
+        for c in choices:
+            if c.tool_calls:
+                yield chunk(c.index, {"role": "assistant", "content": None, "refusal": None})
+                for k, call in enumerate(c.tool_calls):
+                    head = {
+                        "index": k,
+                        "id": call.id,
+                        "type": "function",
+                        "function": {"name": call.name, "arguments": ""},
+                    }
+                    yield chunk(c.index, {"tool_calls": [head]})
+                    async for piece in budget.paced(_argument_pieces(call.arguments)):
+                        yield chunk(c.index, {"tool_calls": [{"index": k, "function": {"arguments": piece}}]})
+            else:
+                yield chunk(c.index, {"role": "assistant", "content": "", "refusal": None})
+                lps = _logprobs_content(req, c) if req.logprobs else None
+                async for i, token in budget.paced(enumerate(c.tokens)):
+                    logprobs = {"content": [lps[i]], "refusal": None} if lps is not None else None
+                    yield chunk(c.index, {"content": token}, logprobs=logprobs)
+            yield chunk(c.index, {}, finish=c.finish_reason)
+        budget.end()
+    except StreamCut:
         yield stream_failure(ctx)
         return
     if req.include_usage:
@@ -386,3 +289,10 @@ def stream_failure(ctx: RequestContext) -> bytes | CutConnection:
             }
         }
     )
+
+
+def parse(body: dict[str, Any], ctx: RequestContext) -> ChatRequest:
+    return ChatRequest(body)
+
+
+ENDPOINT: Endpoint[ChatRequest] = Endpoint("chat/completions", parse, respond, stream)

@@ -1,4 +1,4 @@
-"""Pieces every endpoint shares: the per-request context, ids, usage objects and token pacing."""
+"""Pieces every endpoint shares: the per-request context, ids, usage objects, token pacing, stream failure."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import asyncio
 import hashlib
 import time
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 
 from openai_api_simulator import __version__
+from openai_api_simulator.api.conversations import ConversationStore
 from openai_api_simulator.config import Faults, Settings
-from openai_api_simulator.errors import ModelNotFound
 from openai_api_simulator.fake.rng import fingerprint
 
 T = TypeVar("T")
@@ -22,9 +22,12 @@ SYSTEM_FINGERPRINT: Final = "fp_sim" + fingerprint(__version__)[:8]
 
 @dataclass(frozen=True)
 class RequestContext:
+    """What the fake knows about one request besides its body: settings, faults, the model, shared state."""
+
     settings: Settings
     faults: Faults
     model: str
+    conversations: ConversationStore = field(default_factory=ConversationStore, compare=False)
 
     created_override: int | None = None  # the memo renders responses with a placeholder here
 
@@ -33,11 +36,6 @@ class RequestContext:
             return self.created_override
         fixed = self.settings.fixed_created
         return fixed if fixed is not None else int(time.time())
-
-
-def check_model(settings: Settings, model: str) -> None:
-    if model not in settings.fake_models:
-        raise ModelNotFound(model)
 
 
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
@@ -87,3 +85,32 @@ async def paced(items: Iterable[T], faults: Faults) -> AsyncIterator[T]:
             if delay > 0:
                 await asyncio.sleep(delay)
         yield item
+
+
+class StreamCut(Exception):
+    """Raised by `FailAfter` when an injected mid-stream failure is due; the stream then sends its failure."""
+
+
+class FailAfter:
+    """Counts the content chunks of one stream and says when `stream_fail_after` of them have gone out.
+
+    Content chunks go through `paced`, which applies the token rate and raises `StreamCut` instead of the
+    chunk that would exceed the budget; `end` raises it for an answer with no content chunk at all when the
+    budget is 0 ("fail after 0 chunks" must fail even then).
+    """
+
+    def __init__(self, faults: Faults) -> None:
+        self.faults = faults
+        self.limit = faults.stream_fail_after
+        self.sent = 0
+
+    async def paced(self, items: Iterable[T]) -> AsyncIterator[T]:
+        async for item in paced(items, self.faults):
+            if self.limit is not None and self.sent >= self.limit:
+                raise StreamCut
+            self.sent += 1
+            yield item
+
+    def end(self) -> None:
+        if self.limit == 0:
+            raise StreamCut

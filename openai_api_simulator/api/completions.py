@@ -10,12 +10,14 @@ from openai_api_simulator.api import validate as v
 from openai_api_simulator.api.chat import stream_failure
 from openai_api_simulator.api.common import (
     SYSTEM_FINGERPRINT,
+    FailAfter,
     RequestContext,
+    StreamCut,
     first_token_delay,
     generation_delay,
     make_id,
-    paced,
 )
+from openai_api_simulator.api.endpoint import Endpoint
 from openai_api_simulator.api.http import DONE, CutConnection, sse_data
 from openai_api_simulator.errors import InvalidRequest
 from openai_api_simulator.fake import chat
@@ -161,18 +163,25 @@ async def stream(req: CompletionRequest, ctx: RequestContext) -> AsyncIterator[b
         )
 
     await first_token_delay(ctx.faults)
-    fail_after = ctx.faults.stream_fail_after
-    sent = 0
-    for c in choices:
-        if req.echo:
-            yield chunk(c.index, c.prompt)
-        async for token in paced(c.tokens, ctx.faults):
-            if fail_after is not None and sent >= fail_after:
-                yield stream_failure(ctx)
-                return
-            sent += 1
-            yield chunk(c.index, token)
-        yield chunk(c.index, "", finish=c.finish_reason)
+    budget = FailAfter(ctx.faults)
+    try:
+        for c in choices:
+            if req.echo:
+                yield chunk(c.index, c.prompt)
+            async for token in budget.paced(c.tokens):
+                yield chunk(c.index, token)
+            yield chunk(c.index, "", finish=c.finish_reason)
+        budget.end()
+    except StreamCut:
+        yield stream_failure(ctx)
+        return
     if req.include_usage:
         yield sse_data({**base, "choices": [], "usage": _usage(req, choices)})
     yield DONE
+
+
+def parse(body: dict[str, Any], ctx: RequestContext) -> CompletionRequest:
+    return CompletionRequest(body)
+
+
+ENDPOINT: Endpoint[CompletionRequest] = Endpoint("completions", parse, respond, stream)

@@ -8,6 +8,7 @@ from typing import Any, Final
 
 from openai_api_simulator.api import validate as v
 from openai_api_simulator.api.common import RequestContext
+from openai_api_simulator.api.endpoint import Endpoint
 from openai_api_simulator.errors import InvalidRequest
 from openai_api_simulator.fake.embeddings import embed
 from openai_api_simulator.fake.tokens import count_tokens
@@ -61,6 +62,8 @@ def _encode(vector: list[float], encoding: str) -> list[float] | str:
 
 
 class EmbeddingRequest:
+    stream = False  # embeddings have no streaming form
+
     def __init__(self, body: dict[str, Any]) -> None:
         self.model = v.require_str(body, "model")
         self.texts = _inputs(body)
@@ -84,3 +87,10 @@ async def respond(req: EmbeddingRequest, ctx: RequestContext) -> dict[str, Any]:
         "model": ctx.model,
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
     }
+
+
+def parse(body: dict[str, Any], ctx: RequestContext) -> EmbeddingRequest:
+    return EmbeddingRequest(body)
+
+
+ENDPOINT: Endpoint[EmbeddingRequest] = Endpoint("embeddings", parse, respond)

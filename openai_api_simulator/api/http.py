@@ -27,11 +27,6 @@ _INVALID_JSON = (
 )
 
 
-async def read_json(request: Request, max_bytes: int) -> dict[str, Any]:
-    """The request body as a JSON object; 413 past `max_bytes` (checked while reading, not after)."""
-    return parse_json(await read_body(request, max_bytes))
-
-
 async def read_body(request: Request, max_bytes: int) -> bytes:
     """The raw request body; 413 past `max_bytes`."""
     declared = request.headers.get("content-length")

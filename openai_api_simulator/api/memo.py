@@ -8,10 +8,10 @@ the moment; it is left as a placeholder in the stored bytes and filled in when s
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Final
+
+from openai_api_simulator.lru import LRU
 
 # Never a real timestamp, and no other field of a response can contain it as a JSON number.
 CREATED_PLACEHOLDER: Final = -7_777_777_777
@@ -46,22 +46,14 @@ def completion_tokens(result: dict[str, Any]) -> int:
 
 
 class ResponseMemo:
+    """Rendered answers by (endpoint, exact request bytes)."""
+
     def __init__(self, size: int = 1024) -> None:
-        self._size = size
-        self._items: OrderedDict[tuple[str, bytes], MemoEntry] = OrderedDict()
-        self._lock = threading.Lock()
+        self._items: LRU[tuple[str, bytes], MemoEntry] = LRU(size)
 
     def get(self, endpoint: str, raw: bytes) -> MemoEntry | None:
-        with self._lock:
-            entry = self._items.get((endpoint, raw))
-            if entry is not None:
-                self._items.move_to_end((endpoint, raw))
-            return entry
+        return self._items.get((endpoint, raw))
 
     def put(self, endpoint: str, raw: bytes, entry: MemoEntry) -> None:
-        if len(raw) > MAX_KEY_BYTES:
-            return
-        with self._lock:
-            self._items[(endpoint, raw)] = entry
-            if len(self._items) > self._size:
-                self._items.popitem(last=False)
+        if len(raw) <= MAX_KEY_BYTES:
+            self._items.put((endpoint, raw), entry)

@@ -8,24 +8,26 @@ numbered by `sequence_number`.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
+from openai_api_simulator.api import tools
 from openai_api_simulator.api import validate as v
-from openai_api_simulator.api.chat import check_schema, content_text, parse_function
+from openai_api_simulator.api.chat import content_text
 from openai_api_simulator.api.common import (
+    FailAfter,
     RequestContext,
+    StreamCut,
     first_token_delay,
     generation_delay,
     make_id,
-    paced,
 )
+from openai_api_simulator.api.conversations import ConversationStore
+from openai_api_simulator.api.endpoint import Endpoint, typed_error_event
 from openai_api_simulator.api.http import CutConnection, sse_event
 from openai_api_simulator.errors import InvalidRequest
 from openai_api_simulator.fake import chat
-from openai_api_simulator.fake.tokens import count_tokens
+from openai_api_simulator.fake.tokens import tool_call_tokens
 
 _INPUT_ROLES = ("user", "assistant", "system", "developer")
 
@@ -58,7 +60,7 @@ def _input_messages(body: dict[str, Any]) -> list[chat.Message]:
             name = v.get_str(item, "name", parent=param, required=True) or ""
             arguments = v.get_str(item, "arguments", parent=param, required=True) or ""
             v.get_str(item, "call_id", parent=param, required=True)
-            messages.append(chat.Message("assistant", "", count_tokens(name) + count_tokens(arguments) + 3))
+            messages.append(chat.Message("assistant", "", tool_call_tokens(name, arguments)))
         elif kind == "function_call_output":
             v.get_str(item, "call_id", parent=param, required=True)
             output = item.get("output")
@@ -77,89 +79,20 @@ def _input_messages(body: dict[str, Any]) -> list[chat.Message]:
     return messages
 
 
-def _tools(body: dict[str, Any]) -> tuple[chat.Tool, ...]:
-    raw = v.get_list(body, "tools") or []
-    tools = []
-    for i, item in enumerate(raw):
-        param = f"tools[{i}]"
-        if not isinstance(item, dict):
-            raise v.wrong_type(param, "an object", item)
-        kind = v.get_str(item, "type", parent=param, required=True)
-        if kind != "function":
-            raise v.invalid_value(f"{param}.type", f"'{kind}'. The simulator supports tools of type 'function'.")
-        tools.append(parse_function(item, param))
-    return tuple(tools)
-
-
-def _tool_choice(body: dict[str, Any], tools: tuple[chat.Tool, ...]) -> chat.ToolChoice:
-    raw = body.get("tool_choice")
-    if raw is None:
-        return "auto"
-    if isinstance(raw, str):
-        if raw not in ("none", "auto", "required"):
-            raise v.invalid_value("tool_choice", f"'{raw}'. Supported values are: 'none', 'auto' and 'required'.")
-        return raw
-    if not isinstance(raw, dict):
-        raise v.wrong_type("tool_choice", "a string or an object", raw)
-    name = v.get_str(raw, "name", parent="tool_choice", required=True) or ""
-    if name not in {t.name for t in tools}:
-        raise v.invalid_value("tool_choice.name", f"no function named '{name}' is in 'tools'.")
-    return name
-
-
 def _text_format(body: dict[str, Any], messages: list[chat.Message]) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """(the `text.format` echoed back, the schema the answer must follow or None for prose)."""
     text = v.get_object(body, "text")
     fmt = v.get_object(text, "format", parent="text") if text else None
     if fmt is None:
         return {"type": "text"}, None
-    kind = v.get_str(fmt, "type", parent="text.format", required=True)
-    if kind == "text":
-        return {"type": "text"}, None
-    if kind == "json_object":
-        if not any("json" in m.text.lower() for m in messages):
-            raise InvalidRequest(
-                "Response input messages must contain the word 'json' in some form to use "
-                "'text.format' of type 'json_object'.",
-                param="input",
-            )
-        return {"type": "json_object"}, chat.json_object_schema()
-    if kind == "json_schema":
-        v.require_str(fmt, "name", parent="text.format")
-        value = v.get_object(fmt, "schema", parent="text.format", required=True) or {}
-        check_schema(value, "text.format.schema")
-        return fmt, value
-    raise v.invalid_value(
-        "text.format.type", f"'{kind}'. Supported values are: 'text', 'json_object' and 'json_schema'."
+    no_json_word = InvalidRequest(
+        "Response input messages must contain the word 'json' in some form to use 'text.format' of type 'json_object'.",
+        param="input",
     )
-
-
-class ConversationStore:
-    """The conversation behind each stored response, so `previous_response_id` can continue it.
-
-    In memory and bounded (least recently used first out): a simulator restart forgets them, as a test
-    expects of a fresh server. What is kept is the input and output as messages; `instructions` are not
-    carried over, as OpenAI does not carry them over either.
-    """
-
-    def __init__(self, size: int = 1024) -> None:
-        self._size = size
-        self._items: OrderedDict[str, tuple[chat.Message, ...]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, response_id: str) -> tuple[chat.Message, ...] | None:
-        with self._lock:
-            found = self._items.get(response_id)
-            if found is not None:
-                self._items.move_to_end(response_id)
-            return found
-
-    def put(self, response_id: str, messages: tuple[chat.Message, ...]) -> None:
-        with self._lock:
-            self._items[response_id] = messages
-            self._items.move_to_end(response_id)
-            if len(self._items) > self._size:
-                self._items.popitem(last=False)
+    value = tools.output_schema(fmt, "text.format", messages, nested=False, no_json_word=no_json_word)
+    if value is None:
+        return {"type": "text"}, None
+    return (fmt if fmt.get("type") == "json_schema" else {"type": fmt["type"]}), value
 
 
 class ResponsesRequest:
@@ -183,8 +116,8 @@ class ResponsesRequest:
         self.instructions = v.get_str(body, "instructions")
         if self.instructions:
             messages.insert(0, chat.Message("developer", self.instructions))
-        tools = _tools(body)
-        tool_choice = _tool_choice(body, tools)
+        function_tools = tools.parse_tools(body, nested=False)
+        tool_choice = tools.parse_tool_choice(body, function_tools, nested=False)
         self.format, json_schema = _text_format(body, messages)
         self.stream = v.get_bool(body, "stream", False)
         self.max_output_tokens = v.get_int(body, "max_output_tokens", lo=16)
@@ -197,13 +130,13 @@ class ResponsesRequest:
         self.conversation = chat.Conversation(
             model=self.model,
             messages=tuple(messages),
-            tools=tools,
+            tools=function_tools,
             tool_choice=tool_choice,
             parallel_tool_calls=self.parallel_tool_calls,
             json_schema=json_schema,
             content_seed=chat.content_seed(body),
         )
-        self.input_tokens = chat.prompt_tokens(messages, tools)
+        self.input_tokens = chat.prompt_tokens(messages, function_tools)
 
 
 class _Framer:
@@ -298,7 +231,7 @@ def _remember(framer: _Framer) -> None:
     if req.conversations is None:
         return
     if choice.tool_calls:
-        tokens = sum(count_tokens(c.name) + count_tokens(c.arguments) + 3 for c in choice.tool_calls)
+        tokens = sum(tool_call_tokens(c.name, c.arguments) for c in choice.tool_calls)
         output = chat.Message("assistant", "", tokens)
     else:
         output = chat.Message("assistant", choice.content or "")
@@ -326,8 +259,7 @@ async def stream(req: ResponsesRequest, ctx: RequestContext) -> AsyncIterator[by
     yield event("response.created", response=framer.response("in_progress", [], usage=False))
     yield event("response.in_progress", response=framer.response("in_progress", [], usage=False))
     await first_token_delay(ctx.faults)
-    fail_after = ctx.faults.stream_fail_after
-    sent = 0
+    budget = FailAfter(ctx.faults)
 
     def failed() -> bytes | CutConnection:
         if ctx.faults.stream_fail_mode == "disconnect":
@@ -340,38 +272,46 @@ async def stream(req: ResponsesRequest, ctx: RequestContext) -> AsyncIterator[by
         return event("response.failed", response=response)
 
     choice = framer.choice
-    if choice.tool_calls:
-        for k, call in enumerate(choice.tool_calls):
-            item = framer.call_item(k, "in_progress", "")
-            yield event("response.output_item.added", output_index=k, item=item)
-            async for piece in paced(_pieces(call.arguments), ctx.faults):
-                if fail_after is not None and sent >= fail_after:
-                    yield failed()
-                    return
-                sent += 1
-                yield event("response.function_call_arguments.delta", item_id=item["id"], output_index=k, delta=piece)
-            yield event(
-                "response.function_call_arguments.done", item_id=item["id"], output_index=k, arguments=call.arguments
-            )
-            yield event(
-                "response.output_item.done", output_index=k, item=framer.call_item(k, "completed", call.arguments)
-            )
-    else:
-        text = choice.content or ""
-        ids: dict[str, Any] = {"item_id": framer.message_id, "output_index": 0}
-        yield event("response.output_item.added", output_index=0, item=framer.message_item("in_progress", None))
-        yield event("response.content_part.added", **ids, content_index=0, part=framer.text_part(""))
-        tokens: Iterator[str] = iter(choice.tokens)
-        async for token in paced(tokens, ctx.faults):
-            if fail_after is not None and sent >= fail_after:
-                yield failed()
-                return
-            sent += 1
-            yield event("response.output_text.delta", **ids, content_index=0, delta=token, logprobs=[])
-        yield event("response.output_text.done", **ids, content_index=0, text=text, logprobs=[])
-        yield event("response.content_part.done", **ids, content_index=0, part=framer.text_part(text))
-        yield event("response.output_item.done", output_index=0, item=framer.final_items()[0])
+    try:
+        if choice.tool_calls:
+            for k, call in enumerate(choice.tool_calls):
+                item = framer.call_item(k, "in_progress", "")
+                yield event("response.output_item.added", output_index=k, item=item)
+                async for piece in budget.paced(_pieces(call.arguments)):
+                    yield event(
+                        "response.function_call_arguments.delta", item_id=item["id"], output_index=k, delta=piece
+                    )
+                yield event(
+                    "response.function_call_arguments.done",
+                    item_id=item["id"],
+                    output_index=k,
+                    arguments=call.arguments,
+                )
+                yield event(
+                    "response.output_item.done", output_index=k, item=framer.call_item(k, "completed", call.arguments)
+                )
+        else:
+            text = choice.content or ""
+            ids: dict[str, Any] = {"item_id": framer.message_id, "output_index": 0}
+            yield event("response.output_item.added", output_index=0, item=framer.message_item("in_progress", None))
+            yield event("response.content_part.added", **ids, content_index=0, part=framer.text_part(""))
+            async for token in budget.paced(choice.tokens):
+                yield event("response.output_text.delta", **ids, content_index=0, delta=token, logprobs=[])
+            yield event("response.output_text.done", **ids, content_index=0, text=text, logprobs=[])
+            yield event("response.content_part.done", **ids, content_index=0, part=framer.text_part(text))
+            yield event("response.output_item.done", output_index=0, item=framer.final_items()[0])
+        budget.end()
+    except StreamCut:
+        yield failed()
+        return
     status = framer.final_status()
     kind = "response.incomplete" if status == "incomplete" else "response.completed"
     _remember(framer)
     yield event(kind, response=framer.response(status, framer.final_items(), usage=True))
+
+
+def parse(body: dict[str, Any], ctx: RequestContext) -> ResponsesRequest:
+    return ResponsesRequest(body, ctx.conversations)
+
+
+ENDPOINT: Endpoint[ResponsesRequest] = Endpoint("responses", parse, respond, stream, stream_error=typed_error_event)

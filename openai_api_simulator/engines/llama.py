@@ -1,4 +1,4 @@
-"""How llama-server is launched for `run`: the command line, its environment and its health deadline.
+"""The llama.cpp engine: llama-server and a GGUF provisioned, launched and described for `run` and `pull`.
 
 Decisions, each testable without a GPU:
 
@@ -18,16 +18,27 @@ Decisions, each testable without a GPU:
 from __future__ import annotations
 
 import os
+import re
 import secrets
-from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, Literal
+from typing import ClassVar, Final, Literal, TypeVar
 
 import psutil
 
+from openai_api_simulator.api.endpoints import NAMES
+from openai_api_simulator.engines.base import Engine, Identity, Launch
 from openai_api_simulator.engines.launch import LaunchSpec
-from openai_api_simulator.provision import LlamaInstall, ModelFile, Platform, current_platform
+from openai_api_simulator.provision import (
+    LlamaInstall,
+    LlamaSource,
+    ModelFile,
+    Platform,
+    ProvisionOptions,
+    current_platform,
+    ensure_llama_server,
+    ensure_model,
+)
 
 GPU_BACKENDS: Final = frozenset({"metal", "vulkan", "cuda", "rocm", "hip", "sycl"})
 DEFAULT_CTX_SIZE: Final = 4096
@@ -37,6 +48,7 @@ _BASE_TIMEOUT_S: Final = 30.0
 _LOAD_BYTES_PER_S: Final = 50 * 1024 * 1024
 
 GpuMode = Literal["auto", "on", "off"]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -129,18 +141,81 @@ def _file_safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
-def public_model_id(model: ModelFile, override: str | None) -> str:
-    """The id clients send in `model`: --name, else the catalogue id, else the file name without .gguf."""
-    if override:
-        return override
+def build_label(install: LlamaInstall) -> str:
+    """`b11434`, or the build a user's own binary reports (`version: 0.6.0-dev (build 11434, …)`)."""
+    if install.tag:
+        return install.tag
+    match = re.search(r"build (\d+)", install.version)
+    return f"b{match.group(1)}" if match else install.version.removeprefix("version: ")
+
+
+def default_model_id(model: ModelFile) -> str:
+    """The id clients send in `model` unless the user names one: the catalogue id, else the file name."""
     if model.entry is not None:
         return model.entry.id
     return model.path.name.removesuffix(".gguf")
 
 
-def split_passthrough(args: Sequence[str]) -> tuple[list[str], tuple[str, ...]]:
-    """Split `run` arguments at `--`: what follows goes to llama-server unchanged."""
-    if "--" in args:
-        i = list(args).index("--")
-        return list(args[:i]), tuple(args[i + 1 :])
-    return list(args), ()
+@dataclass(frozen=True)
+class LlamaConfig:
+    """The llama.cpp engine's own settings: where llama-server comes from and how it is started."""
+
+    source: LlamaSource = field(default_factory=LlamaSource)
+    options: LlamaOptions = field(default_factory=LlamaOptions)
+    platform: Platform | None = None  # None: this machine
+
+
+@dataclass(frozen=True)
+class LlamaPrepared:
+    """What `provision` got: the server, the model, either left out when not asked for."""
+
+    install: LlamaInstall | None
+    model: ModelFile | None
+
+
+class LlamaEngine(Engine[LlamaPrepared]):
+    """llama.cpp's llama-server, serving one GGUF on a private port."""
+
+    kind: ClassVar[str] = "llama.cpp"
+    # llama-server answers all four; `/v1/embeddings` says 501 itself unless started with `--embeddings`.
+    capabilities: ClassVar[frozenset[str]] = NAMES
+
+    def __init__(self, config: LlamaConfig | None = None) -> None:
+        self.config = config or LlamaConfig()
+
+    def provision(
+        self, spec: str | None, options: ProvisionOptions, *, runtime: bool = True, weights: bool = True
+    ) -> LlamaPrepared:
+        install = ensure_llama_server(self.config.source, options) if runtime else None
+        model = ensure_model(spec, options) if weights else None
+        return LlamaPrepared(install, model)
+
+    def identity(self, prepared: LlamaPrepared) -> Identity:
+        model = _required(prepared.model, "model")
+        owner = model.entry.owner if model.entry is not None and model.entry.owner else "llama.cpp"
+        return Identity(default_model_id(model), owner)
+
+    def launch(self, prepared: LlamaPrepared, model_id: str, log_dir: Path) -> Launch:
+        install = _required(prepared.install, "install")
+        launch = build_launch(
+            install, _required(prepared.model, "model"), model_id, self.config.options, log_dir,
+            platform=self.config.platform,
+        )  # fmt: skip
+        return Launch(launch.spec, server=f"llama.cpp server {build_label(install)}", device=launch.backend)
+
+    def describe(self, prepared: LlamaPrepared) -> list[str]:
+        lines = []
+        if prepared.install is not None:
+            install = prepared.install
+            lines.append(f"llama-server {install.tag or 'user binary'} ({install.backend}): {install.server}")
+        if prepared.model is not None:
+            model = prepared.model
+            digest = f", sha256 {model.sha256}" if model.sha256 else ""
+            lines.append(f"model {model.name}: {model.path} ({model.size} bytes{digest})")
+        return lines
+
+
+def _required(value: T | None, what: str) -> T:
+    if value is None:  # provision(runtime=False / weights=False) is for `pull`; a launch needs both
+        raise ValueError(f"llama.cpp: the {what} was not provisioned")
+    return value

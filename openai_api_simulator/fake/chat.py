@@ -3,15 +3,12 @@
 The answer for a choice is generated once from a *content seed*: a digest of the request minus the fields
 that only bound or format the answer (`stream`, `n`, `max_tokens`, `stop`, `logprobs`, …).  Bounds are
 applied afterwards, so a `max_tokens` answer is a prefix of the unbounded one, stream and non-stream
-agree to the byte, and choice 0 is the same whatever `n` is.  The unbounded answers are kept in a small
-LRU cache: they are deterministic, so a repeated request costs no generation.
+agree to the byte, and choice 0 is the same whatever `n` is.
 """
 
 from __future__ import annotations
 
 import json
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -19,7 +16,8 @@ from typing import Any, Literal
 from openai_api_simulator.fake import schema as schema_gen
 from openai_api_simulator.fake.rng import Rng, request_fingerprint
 from openai_api_simulator.fake.text import generate_text
-from openai_api_simulator.fake.tokens import count_tokens, split_tokens
+from openai_api_simulator.fake.tokens import count_tokens, split_tokens, tool_call_tokens
+from openai_api_simulator.lru import LRU
 
 # Fields that shape how much of the answer is sent or how it is framed, never what it says.
 FRAMING_FIELDS = frozenset(
@@ -189,7 +187,7 @@ def generate_answer(conv: Conversation, index: int) -> Answer:
             call_rng = rng.fork("call", k)
             arguments = schema_gen.generate(tool.parameters, call_rng.fork("args"), hint=conv.prompt)
             calls.append(ToolCall(id="call_" + call_rng.alnum(24), name=tool.name, arguments=_dumps(arguments)))
-        used = sum(count_tokens(c.name) + count_tokens(c.arguments) + 3 for c in calls)
+        used = sum(tool_call_tokens(c.name, c.arguments) for c in calls)
         return Answer(content=None, tool_calls=tuple(calls), tool_tokens=used)
     if conv.json_schema is not None:
         text = _dumps(schema_gen.generate(conv.json_schema, rng.fork("json"), hint=conv.prompt))
@@ -198,30 +196,19 @@ def generate_answer(conv: Conversation, index: int) -> Answer:
     return Answer(content=text, tokens=tuple(split_tokens(text)))
 
 
-class _AnswerCache:
-    """A small thread-safe LRU of unbounded answers keyed by (content seed, choice index)."""
+# Unbounded answers are deterministic, so a repeated request (or the same request with another `n`,
+# `max_tokens` or `stream`) costs no generation.
+_ANSWERS: LRU[tuple[str, int], Answer] = LRU(2048)
 
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._items: OrderedDict[tuple[str, int], Answer] = OrderedDict()
-        self._lock = threading.Lock()
 
-    def get(self, conv: Conversation, index: int) -> Answer:
-        key = (conv.content_seed, index)
-        with self._lock:
-            hit = self._items.get(key)
-            if hit is not None:
-                self._items.move_to_end(key)
-                return hit
+def unbounded_answer(conv: Conversation, index: int) -> Answer:
+    """`generate_answer`, remembered by (content seed, choice index)."""
+    key = (conv.content_seed, index)
+    answer = _ANSWERS.get(key)
+    if answer is None:
         answer = generate_answer(conv, index)
-        with self._lock:
-            self._items[key] = answer
-            if len(self._items) > self._size:
-                self._items.popitem(last=False)
-        return answer
-
-
-_CACHE = _AnswerCache(2048)
+        _ANSWERS.put(key, answer)
+    return answer
 
 
 def _apply_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
@@ -234,7 +221,7 @@ def complete(conv: Conversation, *, n: int, max_tokens: int | None, stop: Sequen
     choices = []
     forced = conv.tool_choice not in ("none", "auto", "required")
     for index in range(n):
-        answer = _CACHE.get(conv, index)
+        answer = unbounded_answer(conv, index)
         if answer.tool_calls:
             # OpenAI reports `stop`, not `tool_calls`, when tool_choice named the function.
             reason = "stop" if forced else "tool_calls"

@@ -66,14 +66,6 @@ class Rng:
     def chance(self, p: float) -> bool:
         return self._random.random() < p
 
-    def gauss(self) -> float:
-        """A standard normal draw (Box–Muller on two `random()` draws)."""
-        import math
-
-        u1 = self._random.random() or 1e-300
-        u2 = self._random.random()
-        return math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)
-
     def hex(self, n: int) -> str:
         """`n` hex characters."""
         return "".join("0123456789abcdef"[self.below(16)] for _ in range(n))

@@ -44,3 +44,13 @@ def count_tokens(text: str) -> int:
         count += (len(piece) + 5) // 6 if len(piece) > _MAX_WORD and piece.strip().isalpha() else 1
         pos = match.end()
     return count + (pos != len(text))
+
+
+# What a tool call costs beyond its name and arguments: the call's framing (id, type, braces), as OpenAI's
+# cookbook counts it.
+_TOOL_CALL_FRAMING = 3
+
+
+def tool_call_tokens(name: str, arguments: str) -> int:
+    """Tokens a function call (name plus JSON arguments) counts for, in a prompt or an answer."""
+    return count_tokens(name) + count_tokens(arguments) + _TOOL_CALL_FRAMING

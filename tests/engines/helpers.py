@@ -18,14 +18,14 @@ import psutil
 from openai_api_simulator.engines import EngineState, LaunchSpec, Supervisor
 
 T = TypeVar("T")
-FAKES = Path(__file__).resolve().parents[1] / "fakes"
+FAKES = Path(__file__).resolve().parents[1] / "support" / "fakes"
 UPSTREAM = FAKES / "upstream.py"
 # Generous deadlines for "eventually": the machine may be slow and busy; passing tests never wait them out.
 EVENTUALLY = 15.0
 
 
 def fake(*flags: str) -> list[str]:
-    """The command of the fake upstream (tests/fakes/upstream.py) with `flags`."""
+    """The command of the fake upstream (tests/support/fakes/upstream.py) with `flags`."""
     return [sys.executable, str(UPSTREAM), "--port", "{port}", *flags]
 
 

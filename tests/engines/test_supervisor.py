@@ -1,4 +1,4 @@
-"""The supervisor's lifecycle against real processes: fake upstream programs (tests/fakes), real signals, psutil.
+"""The supervisor's lifecycle against real processes: fake upstreams (tests/support/fakes), real signals, psutil.
 
 Starting and stopping, crashes and restarts, ports. Async code runs under ``asyncio.run`` inside plain tests,
 as it runs under uvicorn's loop in the product.

@@ -17,7 +17,7 @@ import psutil
 import pytest
 
 from openai_api_simulator.engines import EngineState, LaunchSpec, Supervisor
-from tests.provision_fixtures import Rig
+from tests.support.rig import Rig
 
 pytestmark = pytest.mark.rig
 

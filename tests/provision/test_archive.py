@@ -14,7 +14,7 @@ import pytest
 
 from openai_api_simulator.provision.archive import extract
 from openai_api_simulator.provision.errors import UnsafeArchive
-from tests.provision_fixtures import fake_server_script, release_tar, release_zip, tree
+from tests.support.provision import fake_server_script, release_tar, release_zip, tree
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="symlinks and modes are POSIX here")
 

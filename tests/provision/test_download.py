@@ -21,8 +21,8 @@ from openai_api_simulator.provision.errors import (
     UnverifiedDownload,
 )
 from openai_api_simulator.provision.progress import NullProgress, PlainProgress
-from tests.mirror import Mirror, random_bytes, sha256_bytes
-from tests.provision_fixtures import tree
+from tests.support.mirror import Mirror, random_bytes, sha256_bytes
+from tests.support.provision import tree
 
 SIZE = 6 * 1024 * 1024 + 123  # several chunks, not a multiple of the chunk size
 DATA = random_bytes(SIZE, seed=7)

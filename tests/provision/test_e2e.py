@@ -17,6 +17,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from openai_api_simulator.cli import app as cli_app
 from openai_api_simulator.provision.download import RetryPolicy
 from openai_api_simulator.provision.errors import DownloadError
 from openai_api_simulator.provision.llama import ensure_llama_server
@@ -24,8 +25,9 @@ from openai_api_simulator.provision.models import ensure_model
 from openai_api_simulator.provision.options import LlamaSource, ProvisionOptions
 from openai_api_simulator.provision.platforms import Platform
 from openai_api_simulator.testing import free_port
-from tests.mirror import Mirror
-from tests.provision_fixtures import RIG_GGUF_SHA256, RIG_GGUF_SIZE, RigRelease, provision_cli, sha256_file, tree
+from tests.support.mirror import Mirror
+from tests.support.provision import RigRelease, sha256_file, tree
+from tests.support.rig import RIG_GGUF_SHA256, RIG_GGUF_SIZE
 
 pytestmark = [
     pytest.mark.rig,
@@ -82,7 +84,7 @@ def test_pull_installs_llama_server_that_serves_the_gguf_and_second_pull_is_offl
     real_mirror: Mirror, oas_env: Path, tmp_path: Path, rig_release: RigRelease
 ) -> None:
     runner = CliRunner()
-    result = runner.invoke(provision_cli(), ["pull"])
+    result = runner.invoke(cli_app, ["pull"])
     assert result.exit_code == 0, result.output
     install = ensure_llama_server(options=ProvisionOptions(offline=True))
     model = ensure_model(options=ProvisionOptions(offline=True))
@@ -106,7 +108,7 @@ def test_pull_installs_llama_server_that_serves_the_gguf_and_second_pull_is_offl
 
     real_mirror.reset_stats()
     started = time.monotonic()
-    again = runner.invoke(provision_cli(), ["pull"])
+    again = runner.invoke(cli_app, ["pull"])
     elapsed = time.monotonic() - started
     assert again.exit_code == 0 and again.stdout == result.stdout
     assert real_mirror.count() == 0  # offline in effect: not one request
@@ -128,7 +130,7 @@ def test_flipped_byte_in_the_real_release_installs_nothing(
     real_mirror: Mirror, oas_env: Path, rig_release: RigRelease
 ) -> None:
     real_mirror.faults.flip_at = 5_000_000
-    result = CliRunner().invoke(provision_cli(), ["pull", "--no-model"])
+    result = CliRunner().invoke(cli_app, ["pull", "--no-model"])
     assert result.exit_code == 1
     url = f"{real_mirror.release_url}/releases/download/b11434/{rig_release.tar.name}"
     assert f"error: SHA256 mismatch for {url}: expected {sha256_file(rig_release.tar)}, got " in result.stderr
@@ -142,15 +144,12 @@ def test_two_concurrent_pull_processes_download_each_file_once(
     real_mirror.faults.chunk_delay = 0.01  # ~1 s for the model, so the two runs surely overlap
     # Each process reports ready, then waits for "go": both pulls start within milliseconds.
     code = (
-        "import sys, time, pathlib, typer\n"
-        "from openai_api_simulator.provision.commands import register\n"
+        "import sys, time, pathlib\n"
+        "from openai_api_simulator.cli import app\n"
         "marks = pathlib.Path(sys.argv[1])\n"
         "(marks / f'ready-{sys.argv[2]}').touch()\n"
         "while not (marks / 'go').exists():\n"
         "    time.sleep(0.005)\n"
-        "app = typer.Typer()\n"
-        "app.callback()(lambda: None)\n"
-        "register(app)\n"
         "app(['pull'])\n"
     )
     procs = [

@@ -8,7 +8,7 @@ import pytest
 
 from openai_api_simulator.provision import files
 from openai_api_simulator.provision.errors import InsufficientDiskSpace
-from tests.mirror import sha256_bytes
+from tests.support.mirror import sha256_bytes
 
 
 @pytest.mark.parametrize(

@@ -24,8 +24,8 @@ from openai_api_simulator.provision.llama import LlamaInstall, ensure_llama_serv
 from openai_api_simulator.provision.options import LlamaSource, ProvisionOptions
 from openai_api_simulator.provision.platforms import Platform
 from openai_api_simulator.provision.progress import NullProgress
-from tests.mirror import Mirror
-from tests.provision_fixtures import fake_server_script, release_tar, release_zip, sha256_file, tree
+from tests.support.mirror import Mirror
+from tests.support.provision import fake_server_script, release_tar, release_zip, sha256_file, tree
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the stand-in llama-server is a shell script")
 

@@ -12,8 +12,8 @@ from openai_api_simulator.provision import catalog
 from openai_api_simulator.provision.errors import ModelSpecError, OfflineError, UnverifiedDownload
 from openai_api_simulator.provision.models import ModelFile, cache_path, ensure_model, parse_model_spec
 from openai_api_simulator.provision.options import ProvisionOptions
-from tests.mirror import Mirror, random_bytes, sha256_bytes
-from tests.provision_fixtures import tree
+from tests.support.mirror import Mirror, random_bytes, sha256_bytes
+from tests.support.provision import tree
 
 GGUF = b"GGUF" + random_bytes(300_000, seed=3)
 

@@ -10,7 +10,7 @@ import pytest
 from openai_api_simulator.provision import releases
 from openai_api_simulator.provision.errors import ReleaseError
 from openai_api_simulator.provision.platforms import Platform, asset_for
-from tests.mirror import Mirror, sha256_bytes
+from tests.support.mirror import Mirror, sha256_bytes
 
 LINUX = asset_for(Platform("linux", "x86_64"))
 MAC = asset_for(Platform("darwin", "arm64"))

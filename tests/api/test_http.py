@@ -170,29 +170,3 @@ def test_no_body_yields_a_5xx(http: httpx.Client, body: dict[str, Any], path: st
     assert r.status_code < 500, (path, body, r.text)
     if r.status_code >= 400:
         assert set(r.json()["error"]) == {"message", "type", "param", "code"}
-
-
-def test_repeated_request_is_identical_but_for_the_current_created(monkeypatch: pytest.MonkeyPatch) -> None:
-    import openai_api_simulator.api.common as common
-
-    class Clock:
-        now = 1000.0
-
-        def time(self) -> float:
-            return self.now
-
-    clock = Clock()
-    monkeypatch.setattr(common, "time", clock)
-    with running(Settings()) as url, httpx.Client(base_url=url) as http:
-        for path, body in [
-            ("/chat/completions", CHAT),
-            ("/responses", {"model": "gpt-sim-1", "input": "hi"}),
-            ("/completions", {"model": "gpt-sim-1", "prompt": "hi"}),
-        ]:
-            clock.now = 1000.0
-            first = http.post(path, json=body).json()
-            clock.now = 2000.0
-            second = http.post(path, json=body).json()  # answered from the memo
-            key = "created_at" if path == "/responses" else "created"
-            assert (first[key], second[key]) == (1000, 2000)
-            assert {**first, key: 0} == {**second, key: 0}

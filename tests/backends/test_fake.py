@@ -1,4 +1,4 @@
-"""Properties of the fake model over generated requests: a pure function of the request."""
+"""The fake backend: a pure function of the request (properties over generated requests), and its memo."""
 
 from __future__ import annotations
 
@@ -6,8 +6,14 @@ import json
 from typing import Any
 
 import httpx
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from openai_api_simulator.config import Settings
+from openai_api_simulator.testing import running
+
+CHAT = {"model": "gpt-sim-1", "messages": [{"role": "user", "content": "hi"}]}
 
 prompts = st.text(min_size=1, max_size=200).filter(lambda s: s.strip())
 requests = st.fixed_dictionaries(
@@ -59,3 +65,29 @@ def test_a_different_seed_changes_the_answer(http: httpx.Client, prompt: str, se
     a, b = answer(seed), answer(seed + 1)
     # One-word answers come from a handful of words and may coincide; anything longer must differ.
     assert a != b or len(a.split()) <= 2
+
+
+def test_repeated_request_is_identical_but_for_the_current_created(monkeypatch: pytest.MonkeyPatch) -> None:
+    import openai_api_simulator.api.common as common
+
+    class Clock:
+        now = 1000.0
+
+        def time(self) -> float:
+            return self.now
+
+    clock = Clock()
+    monkeypatch.setattr(common, "time", clock)
+    with running(Settings()) as url, httpx.Client(base_url=url) as http:
+        for path, body in [
+            ("/chat/completions", CHAT),
+            ("/responses", {"model": "gpt-sim-1", "input": "hi"}),
+            ("/completions", {"model": "gpt-sim-1", "prompt": "hi"}),
+        ]:
+            clock.now = 1000.0
+            first = http.post(path, json=body).json()
+            clock.now = 2000.0
+            second = http.post(path, json=body).json()  # answered from the memo
+            key = "created_at" if path == "/responses" else "created"
+            assert (first[key], second[key]) == (1000, 2000)
+            assert {**first, key: 0} == {**second, key: 0}

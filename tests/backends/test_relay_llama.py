@@ -1,4 +1,4 @@
-"""The proxy in front of a real llama-server (the rig's build 11434 with SmolLM2-135M), through the openai SDK.
+"""The relay in front of a real llama-server (the rig's build 11434 with SmolLM2-135M), through the openai SDK.
 
 The llama-servers are started here on free ports with an internal key (one shared by the module's tests, one
 for the test that kills it), and always terminated at teardown.
@@ -19,10 +19,11 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
+from openai_api_simulator.backends import Relay
 from openai_api_simulator.config import Settings
-from openai_api_simulator.proxy import UpstreamModel, create_proxy_app
 from openai_api_simulator.testing import free_port, serving
-from tests.provision_fixtures import Rig
+from tests.support.backends import Source, app_with
+from tests.support.rig import Rig
 
 pytestmark = pytest.mark.rig
 
@@ -52,19 +53,6 @@ class LlamaServer:
         r = httpx.get(f"{self.url}/slots", headers={"Authorization": f"Bearer {INTERNAL_KEY}"}, timeout=5)
         r.raise_for_status()
         return [bool(slot["is_processing"]) for slot in r.json()]
-
-
-class Upstream:
-    """The UpstreamSource the supervisor will provide, reduced to a fixed URL."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.state = "ready"
-        self.api_key: str | None = INTERNAL_KEY
-        self.retry_after = 1.0
-
-    def urls(self) -> list[str]:
-        return [self.url] if self.state == "ready" else []
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -121,7 +109,7 @@ def llama(start_llama: Callable[[], LlamaServer]) -> LlamaServer:
 
 @pytest.fixture(scope="module")
 def proxy(llama: LlamaServer) -> Iterator[str]:
-    app = create_proxy_app(Settings(api_key=PUBLIC_KEY), [UpstreamModel(MODEL, Upstream(llama.url))])
+    app = app_with([Source([llama.url], Relay(), model=MODEL)], Settings(api_key=PUBLIC_KEY))
     with serving(app) as url:
         yield url
 
@@ -229,7 +217,7 @@ def test_client_disconnect_mid_stream_frees_the_slot(sdk: openai.OpenAI, llama: 
 
 def test_killed_llama_server_gives_clean_errors(start_llama: Callable[[], LlamaServer]) -> None:
     llama = start_llama()
-    app = create_proxy_app(Settings(), [UpstreamModel(MODEL, Upstream(llama.url))])
+    app = app_with([Source([llama.url], Relay(), model=MODEL)], Settings())
     with serving(app) as url, openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0, timeout=30) as sdk:
         stream = sdk.chat.completions.create(model=MODEL, messages=STORY, max_tokens=400, stream=True)
         started = time.monotonic()

@@ -20,7 +20,7 @@ import psutil
 import pytest
 
 from openai_api_simulator.testing import free_port
-from tests.mirror import Mirror
+from tests.support.mirror import Mirror
 
 pytestmark = pytest.mark.rig
 
@@ -195,4 +195,6 @@ def test_upstream_flag_cannot_take_the_fake_models_id(tmp_path: Path) -> None:
         timeout=60,
     )
     assert proc.returncode == 2
-    assert "--upstream gpt-sim-1" in proc.stderr and "Traceback" not in proc.stderr
+    # The registry's refusal names both claimants.
+    assert "'gpt-sim-1'" in proc.stderr and "the built-in fake model" in proc.stderr
+    assert "the upstream http://127.0.0.1:9" in proc.stderr and "Traceback" not in proc.stderr

@@ -1,4 +1,4 @@
-"""The llama-server launch recipe: every decision, on every platform, without a GPU."""
+"""The llama.cpp engine: every launch decision, on every platform, without a GPU; its identity and report."""
 
 from __future__ import annotations
 
@@ -7,13 +7,16 @@ from typing import cast
 
 import pytest
 
+from openai_api_simulator.engines.base import Identity
 from openai_api_simulator.engines.llama import (
     GpuMode,
+    LlamaConfig,
+    LlamaEngine,
     LlamaOptions,
+    LlamaPrepared,
+    build_label,
     build_launch,
     physical_cores,
-    public_model_id,
-    split_passthrough,
 )
 from openai_api_simulator.provision import LlamaInstall, ModelFile, Platform
 from openai_api_simulator.provision.catalog import get_entry
@@ -101,12 +104,32 @@ def test_keys_are_random_and_deadline_grows_with_size(tmp_path: Path) -> None:
     assert fixed.spec.ready_timeout == 7 and fixed.spec.port == 5555
 
 
-def test_public_model_id_and_passthrough() -> None:
+def test_the_engine_names_the_model_and_its_publisher() -> None:
     entry = get_entry("smollm2-135m")
     assert entry is not None
-    assert public_model_id(_model(), None) == "m"
-    assert public_model_id(_model(), "mine") == "mine"
+    engine = LlamaEngine()
+    assert engine.identity(LlamaPrepared(_install(), _model())) == Identity("m", "llama.cpp")
     catalogued = ModelFile(path=Path("/c/x.gguf"), name="x", size=1, sha256=None, source="", entry=entry)
-    assert public_model_id(catalogued, None) == "smollm2-135m"
-    assert split_passthrough(["a", "--", "--x", "1"]) == (["a"], ("--x", "1"))
-    assert split_passthrough(["a"]) == (["a"], ())
+    assert engine.identity(LlamaPrepared(_install(), catalogued)) == Identity("smollm2-135m", "HuggingFaceTB")
+
+
+def test_the_engine_launches_with_its_options_and_labels(tmp_path: Path) -> None:
+    engine = LlamaEngine(LlamaConfig(options=LlamaOptions(ctx_size=1024, extra_args=("--x",)), platform=MAC_ARM))
+    launch = engine.launch(LlamaPrepared(_install("metal"), _model()), "mine", tmp_path)
+    assert (launch.server, launch.device) == ("llama.cpp server b11434", "Metal")
+    argv = list(launch.spec.argv)
+    assert _arg(argv, "--alias") == "mine" and _arg(argv, "--ctx-size") == "1024" and argv[-1] == "--x"
+    user_binary = LlamaInstall(Path("/x/llama-server"), "version: 0.6.0-dev (build 9876 (abc))", "unknown", "user")
+    assert build_label(user_binary) == "b9876"
+    with pytest.raises(ValueError, match="install"):
+        engine.launch(LlamaPrepared(None, _model()), "mine", tmp_path)  # `pull --no-llama` prepared no server
+
+
+def test_describe_says_what_was_provisioned_and_where() -> None:
+    model = ModelFile(path=Path("/c/m.gguf"), name="m", size=12, sha256="ab" * 32, source="")
+    lines = LlamaEngine().describe(LlamaPrepared(_install(), model))
+    assert lines == [
+        "llama-server b11434 (cpu): /opt/llama/llama-server",
+        f"model m: /c/m.gguf (12 bytes, sha256 {'ab' * 32})",
+    ]
+    assert LlamaEngine().describe(LlamaPrepared(None, None)) == []

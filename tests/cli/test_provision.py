@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.mirror import Mirror, random_bytes
-from tests.provision_fixtures import fake_server_script, provision_cli, release_tar
+from openai_api_simulator.cli import app as cli_app
+from tests.support.mirror import Mirror, random_bytes
+from tests.support.provision import fake_server_script, release_tar
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the stand-in llama-server is a shell script")
 
@@ -27,7 +28,7 @@ def published(mirror_env: Mirror, tmp_path: Path) -> Mirror:
 
 def test_pull_installs_both_then_runs_offline_and_instantly(published: Mirror, oas_env: Path) -> None:
     runner = CliRunner()
-    first = runner.invoke(provision_cli(), ["pull", "hf://org/repo/tiny.gguf"])
+    first = runner.invoke(cli_app, ["pull", "hf://org/repo/tiny.gguf"])
     assert first.exit_code == 0, first.output
     lines = first.stdout.splitlines()
     assert lines[0] == f"llama-server b900 (cpu): {oas_env}/llama.cpp/b900-bin-ubuntu-x64/llama-b900/llama-server"
@@ -37,7 +38,7 @@ def test_pull_installs_both_then_runs_offline_and_instantly(published: Mirror, o
     assert "Downloading tiny.gguf" in first.stderr
 
     published.reset_stats()
-    second = runner.invoke(provision_cli(), ["pull", "hf://org/repo/tiny.gguf"])
+    second = runner.invoke(cli_app, ["pull", "hf://org/repo/tiny.gguf"])
     assert second.exit_code == 0
     assert second.stdout == first.stdout
     assert second.stderr == ""
@@ -48,7 +49,7 @@ def test_pull_honours_the_mirror_flags(published: Mirror, monkeypatch: pytest.Mo
     for name in ("OAS_LLAMA_RELEASE_URL", "HF_ENDPOINT"):
         monkeypatch.delenv(name)
     result = CliRunner().invoke(
-        provision_cli(),
+        cli_app,
         [
             "pull",
             "hf://org/repo/tiny.gguf",
@@ -64,14 +65,14 @@ def test_pull_honours_the_mirror_flags(published: Mirror, monkeypatch: pytest.Mo
 
 
 def test_pull_offline_with_empty_cache_fails_clearly(oas_env: Path) -> None:
-    result = CliRunner().invoke(provision_cli(), ["pull", "--offline"])
+    result = CliRunner().invoke(cli_app, ["pull", "--offline"])
     assert result.exit_code == 1
     assert result.stdout == ""
     assert result.stderr.startswith("error: Offline, and the cache")
 
 
 def test_pull_unknown_model_lists_the_catalogue(oas_env: Path) -> None:
-    result = CliRunner().invoke(provision_cli(), ["pull", "nope", "--no-llama"])
+    result = CliRunner().invoke(cli_app, ["pull", "nope", "--no-llama"])
     assert result.exit_code == 1
     assert "Unknown model 'nope'" in result.stderr
     assert "smollm2-135m" in result.stderr
@@ -79,19 +80,19 @@ def test_pull_unknown_model_lists_the_catalogue(oas_env: Path) -> None:
 
 def test_cache_path_list_and_clear(published: Mirror, oas_env: Path) -> None:
     runner = CliRunner()
-    assert runner.invoke(provision_cli(), ["cache", "path"]).stdout == f"{oas_env}\n"
-    empty = runner.invoke(provision_cli(), ["cache", "list"])
+    assert runner.invoke(cli_app, ["cache", "path"]).stdout == f"{oas_env}\n"
+    empty = runner.invoke(cli_app, ["cache", "list"])
     assert "llama.cpp: (none)" in empty.stdout and "models: (none)" in empty.stdout
 
-    assert runner.invoke(provision_cli(), ["pull", "hf://org/repo/tiny.gguf", "-q"]).exit_code == 0
-    listing = runner.invoke(provision_cli(), ["cache", "list"]).stdout
+    assert runner.invoke(cli_app, ["pull", "hf://org/repo/tiny.gguf", "-q"]).exit_code == 0
+    listing = runner.invoke(cli_app, ["cache", "list"]).stdout
     assert "b900  cpu     llama-b900-bin-ubuntu-x64.tar.gz" in listing
     assert f"{oas_env}/models/hf/org/repo/main/tiny.gguf" in listing
 
-    kept = runner.invoke(provision_cli(), ["cache", "clear"], input="n\n")
+    kept = runner.invoke(cli_app, ["cache", "clear"], input="n\n")
     assert kept.exit_code == 1 and (oas_env / "models").is_dir()
     other = oas_env / "not-ours.txt"
     other.write_text("the user's file")
-    cleared = runner.invoke(provision_cli(), ["cache", "clear", "--yes"])
+    cleared = runner.invoke(cli_app, ["cache", "clear", "--yes"])
     assert cleared.exit_code == 0
     assert sorted(p.name for p in oas_env.iterdir()) == ["not-ours.txt"]

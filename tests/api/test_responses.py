@@ -1,65 +1,14 @@
-"""Embeddings, legacy completions and the Responses API through the official `openai` SDK."""
+"""POST /v1/responses through the official `openai` SDK: text, tools, structured output, streams, follow-ups."""
 
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 import jsonschema
 import openai
 import pytest
 from pydantic import BaseModel
-
-
-def _cos(a: list[float], b: list[float]) -> float:
-    return sum(x * y for x, y in zip(a, b, strict=True))
-
-
-def test_embeddings_unit_norm_deterministic_and_similar(client: openai.OpenAI) -> None:
-    texts = ["the cat sat on the mat", "the cat sat on a mat", "quarterly revenue grew strongly"]
-    r = client.embeddings.create(model="gpt-sim-1", input=texts, encoding_format="float")
-    vectors = [d.embedding for d in r.data]
-    assert [d.index for d in r.data] == [0, 1, 2]
-    assert all(len(v) == 1536 for v in vectors)
-    assert all(abs(math.sqrt(sum(x * x for x in v)) - 1) < 1e-6 for v in vectors)
-    assert _cos(vectors[0], vectors[1]) > _cos(vectors[0], vectors[2]) + 0.3
-    again = client.embeddings.create(model="gpt-sim-1", input=texts[0], encoding_format="float")
-    assert again.data[0].embedding == vectors[0]
-    assert r.usage.prompt_tokens == r.usage.total_tokens > 0
-
-
-def test_embeddings_base64_dimensions_and_tokens(client: openai.OpenAI) -> None:
-    # The SDK asks for base64 by default and decodes it into floats.
-    full = client.embeddings.create(model="gpt-sim-1", input="hello world", encoding_format="float")
-    short = client.embeddings.create(model="gpt-sim-1", input="hello world", dimensions=256)
-    assert len(short.data[0].embedding) == 256
-    prefix = full.data[0].embedding[:256]
-    norm = math.sqrt(sum(x * x for x in prefix))
-    assert short.data[0].embedding == pytest.approx([x / norm for x in prefix], abs=1e-6)
-    tokens = client.embeddings.create(model="gpt-sim-1", input=[[1, 2, 3], [4, 5]])
-    assert len(tokens.data) == 2 and tokens.usage.prompt_tokens == 5
-    with pytest.raises(openai.BadRequestError):
-        client.embeddings.create(model="gpt-sim-1", input="")
-
-
-def test_legacy_completions(client: openai.OpenAI) -> None:
-    r = client.completions.create(model="gpt-sim-1", prompt="Once upon a time")
-    assert r.object == "text_completion"
-    assert r.choices[0].finish_reason == "length"  # OpenAI's default max_tokens for this endpoint is 16
-    assert r.usage is not None and r.usage.completion_tokens == 16
-    long = client.completions.create(model="gpt-sim-1", prompt="Once upon a time", max_tokens=500)
-    assert long.choices[0].finish_reason == "stop"
-    assert long.choices[0].text.startswith(r.choices[0].text)
-    echo = client.completions.create(model="gpt-sim-1", prompt="Once upon a time", echo=True)
-    assert echo.choices[0].text == "Once upon a time" + r.choices[0].text
-    many = client.completions.create(model="gpt-sim-1", prompt=["a b", "c d"], n=2, max_tokens=8)
-    assert [c.index for c in many.choices] == [0, 1, 2, 3]
-    assert len({c.text for c in many.choices}) == 4
-    streamed = client.completions.create(model="gpt-sim-1", prompt="Once upon a time", stream=True)
-    assert "".join(c.choices[0].text for c in streamed if c.choices) == r.choices[0].text
-    lp = client.completions.create(model="gpt-sim-1", prompt="Hi", logprobs=2, max_tokens=4).choices[0].logprobs
-    assert lp is not None and lp.tokens and len(lp.tokens) == 4 and lp.top_logprobs and len(lp.top_logprobs[0]) == 2
 
 
 def test_responses_text(client: openai.OpenAI) -> None:

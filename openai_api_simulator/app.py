@@ -1,0 +1,131 @@
+"""The one HTTP application: one route table, every endpoint dispatched by its `model` to a backend.
+
+For each POST endpoint (`api.endpoints.ENDPOINTS`, served under ``/v1`` and at the root, so clients configured
+with either base URL work) the body is read once, with the size limit enforced while reading, parsed once as
+JSON, and handed with its `model` to the backend the registry names. `/v1/models`, `/v1/models/{id}` and
+`/health` come from the registry. Every failure answers in OpenAI's error shape; an optional API key guards
+every path but `/health`.
+
+::
+
+    client ─▶ APIKeyMiddleware ─▶ route ─▶ read body ─▶ JSON ─▶ registry.route(model, endpoint)
+                                                                    ├─▶ FakeBackend    (in process)
+                                                                    ├─▶ EngineBackend  ─▶ Relay ─▶ llama-server
+                                                                    └─▶ RemoteBackend  ─▶ Relay ─▶ --upstream
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from openai_api_simulator.api import validate as v
+from openai_api_simulator.api.auth import APIKeyMiddleware
+from openai_api_simulator.api.endpoint import Endpoint
+from openai_api_simulator.api.endpoints import ENDPOINTS
+from openai_api_simulator.api.http import JSONBytes, error_response, parse_json, read_body
+from openai_api_simulator.backends.base import Backend, ModelRequest
+from openai_api_simulator.backends.fake import FakeBackend
+from openai_api_simulator.backends.registry import ModelRegistry
+from openai_api_simulator.config import Settings
+from openai_api_simulator.errors import APIError, for_status
+
+log = logging.getLogger("openai_api_simulator")
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _post(endpoint: Endpoint[Any], registry: ModelRegistry, max_body_bytes: int) -> Handler:
+    async def handle(request: Request) -> Response:
+        raw = await read_body(request, max_body_bytes)
+        body = parse_json(raw)
+        model = v.require_str(body, "model")
+        backend = registry.route(model, endpoint)
+        query = request.scope.get("query_string", b"")
+        return await backend.handle(ModelRequest(endpoint, model, raw, body, request.headers, query))
+
+    return handle
+
+
+def build_routes(registry: ModelRegistry, settings: Settings) -> list[BaseRoute]:
+    async def list_models(request: Request) -> Response:
+        return JSONBytes({"object": "list", "data": [card.as_json() for card in registry.cards()]})
+
+    async def get_model(request: Request) -> Response:
+        return JSONBytes(registry.card(request.path_params["model_id"]).as_json())
+
+    async def health(request: Request) -> Response:
+        return JSONBytes(registry.health())
+
+    routes: list[BaseRoute] = [Route("/health", health, methods=["GET"])]
+    for prefix in ("/v1", ""):
+        routes.extend(
+            Route(prefix + endpoint.path, _post(endpoint, registry, settings.max_body_bytes), methods=["POST"])
+            for endpoint in ENDPOINTS
+        )
+        routes.append(Route(f"{prefix}/models", list_models, methods=["GET"]))
+        routes.append(Route(f"{prefix}/models/{{model_id:path}}", get_model, methods=["GET"]))
+    return routes
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, APIError)
+    return error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        message = f"Invalid URL ({request.method} {request.url.path})"
+    elif exc.status_code == 405:
+        message = f"Method {request.method} is not allowed for {request.url.path}."
+    else:
+        message = exc.detail
+    error = for_status(exc.status_code, message)
+    error.headers.update(exc.headers or {})
+    return error_response(error)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    # A bug in the simulator: log it for the maintainer, answer the client in OpenAI's shape.
+    log.exception("unhandled error serving %s %s", request.method, request.url.path)
+    return error_response(
+        for_status(
+            500,
+            f"The simulator failed to process the request ({type(exc).__name__}). "
+            "This is a bug in openai-api-simulator; please report it.",
+        )
+    )
+
+
+def create_app(settings: Settings | None = None, backends: Sequence[Backend] | None = None) -> Starlette:
+    """The app serving `backends` (default: the fake model alone, as `serve` runs it).
+
+    Serve it with lifespan events on (uvicorn's default): the lifespan opens and closes the backends'
+    connection pools. Raises `DuplicateModel` when two backends claim one model id.
+    """
+    settings = settings or Settings()
+    registry = ModelRegistry(backends if backends is not None else [FakeBackend(settings)])
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with registry.lifespan():
+            yield
+
+    app = Starlette(
+        routes=build_routes(registry, settings),
+        exception_handlers={APIError: _api_error, HTTPException: _http_error, Exception: _unexpected_error},
+        lifespan=lifespan,
+    )
+    app.state.registry = registry
+    if settings.api_key:
+        app.add_middleware(APIKeyMiddleware, key=settings.api_key)
+    return app

@@ -1,0 +1,98 @@
+"""The built-in fake model `gpt-sim-1` (and its aliases) as a backend: faults, the memo, then the endpoint's answer.
+
+Per request: the `X-Simulator-*` headers are laid over the server's faults; a request with none may be answered
+from the memo of whole responses (by exact body bytes); an injected error is decided (every request counts in
+the error-rate schedule, memo hits included); then the endpoint parses the body and the fake answers, as JSON
+or as an event stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from typing import Any, Final
+
+from starlette.responses import Response
+
+from openai_api_simulator.api.common import RequestContext, generation_delay
+from openai_api_simulator.api.conversations import ConversationStore
+from openai_api_simulator.api.endpoints import ENDPOINTS
+from openai_api_simulator.api.faults import fault_plan, injected_error
+from openai_api_simulator.api.http import SSEResponse, dumps
+from openai_api_simulator.api.memo import CREATED_PLACEHOLDER, ResponseMemo, completion_tokens, entry_for
+from openai_api_simulator.backends.base import READY, ModelCard, ModelRequest, ModelStatus
+from openai_api_simulator.config import Faults, Settings
+from openai_api_simulator.fake.faults import ErrorSchedule
+
+# A fixed `created` for the fake models: the project's first release day, so /v1/models is stable.
+MODEL_CREATED: Final = 1_763_769_600
+OWNER: Final = "openai-api-simulator"
+_READY: Final = ModelStatus(READY)
+
+
+class FakeBackend:
+    """`gpt-sim-1` and the aliases in `settings`, answered in process."""
+
+    name = "the built-in fake model"
+    capabilities: frozenset[str] = frozenset(endpoint.name for endpoint in ENDPOINTS)
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.errors = ErrorSchedule(settings.faults.error_seed)
+        self.memo = ResponseMemo()
+        self.conversations = ConversationStore()
+        self._cards = tuple(ModelCard(model, OWNER, MODEL_CREATED) for model in settings.fake_models)
+
+    def models(self) -> Sequence[ModelCard]:
+        return self._cards
+
+    def status(self, model: str) -> ModelStatus:
+        return _READY
+
+    @asynccontextmanager
+    async def lifespan(self) -> AsyncIterator[None]:
+        yield  # nothing to open: the fake lives in this process
+
+    def _check_injected_error(self, faults: Faults, model: str) -> None:
+        status = self.errors.failure(faults)
+        if status is not None:
+            raise injected_error(status, model, faults.retry_after)
+
+    def _context(self, faults: Faults, model: str) -> RequestContext:
+        return RequestContext(self.settings, faults, model, conversations=self.conversations)
+
+    async def handle(self, request: ModelRequest) -> Response:
+        endpoint = request.endpoint
+        faults = fault_plan(self.settings.faults, request.headers)
+        # Only a request without fault headers may be memoized: its answer depends on the body alone.
+        memoizable = faults is self.settings.faults
+        if memoizable:
+            hit = self.memo.get(endpoint.name, request.raw)
+            if hit is not None:
+                self._check_injected_error(faults, hit.model)
+                if faults.latency_ms or faults.tokens_per_second:
+                    await generation_delay(faults, hit.tokens)
+                return _json(hit.render(self._context(faults, hit.model).created()))
+        self._check_injected_error(faults, request.model)
+        ctx = self._context(faults, request.model)
+        parsed = endpoint.parse(request.body, ctx)
+        if endpoint.stream is not None and parsed.stream:
+            return SSEResponse(endpoint.stream(parsed, ctx))
+        if not memoizable:
+            return _json(dumps(await endpoint.respond(parsed, ctx)))
+        # Rendered with a placeholder for `created`, so the memo can fill in the time of each later hit.
+        content = await endpoint.respond(parsed, replace(ctx, created_override=CREATED_PLACEHOLDER))
+        entry = entry_for(request.model, completion_tokens(content), dumps(content))
+        if entry is None:  # the placeholder did not survive rendering: answer without memoizing
+            return _json(dumps({**content, **_created_fields(content, ctx.created())}))
+        self.memo.put(endpoint.name, request.raw, entry)
+        return _json(entry.render(ctx.created()))
+
+
+def _created_fields(content: dict[str, Any], now: int) -> dict[str, Any]:
+    return {key: now for key in ("created", "created_at") if content.get(key) == CREATED_PLACEHOLDER}
+
+
+def _json(body: bytes) -> Response:
+    return Response(body, media_type="application/json")

@@ -1,0 +1,152 @@
+"""Command-line options, each declared once (`run` and `pull` share the provisioning ones).
+
+Each flag names its environment variable (`OAS_*`, or the Hugging Face ecosystem's own); Click applies the
+precedence flag > environment > default, the same rule `config.from_env` applies to what is read outside the
+command line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from openai_api_simulator.config import FAKE_MODEL
+
+HostOpt = Annotated[
+    str, typer.Option("--host", envvar="OAS_HOST", help="Interface to listen on (loopback by default).")
+]
+PortOpt = Annotated[int, typer.Option("--port", "-p", envvar="OAS_PORT", min=0, max=65535, help="Port to listen on.")]
+AliasOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--alias",
+        envvar="OAS_ALIASES",
+        help=f"Another model id {FAKE_MODEL} answers as and lists (repeatable; env: comma or space separated).",
+    ),
+]
+KeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key", envvar="OAS_API_KEY", help="Require `Authorization: Bearer KEY` on every endpoint but /health."
+    ),
+]
+LatencyOpt = Annotated[
+    float, typer.Option("--latency-ms", envvar="OAS_LATENCY_MS", min=0, help="Time to first token, in ms.")
+]
+TpsOpt = Annotated[
+    float,
+    typer.Option(
+        "--tokens-per-second", envvar="OAS_TOKENS_PER_SECOND", min=0, help="Generation speed; 0 = as fast as possible."
+    ),
+]
+ErrStatusOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--error-status",
+        envvar="OAS_ERROR_STATUS",
+        min=400,
+        max=599,
+        help="Answer requests with this HTTP error (all of them, or --error-rate of them).",
+    ),
+]
+ErrRateOpt = Annotated[
+    float,
+    typer.Option(
+        "--error-rate",
+        envvar="OAS_ERROR_RATE",
+        min=0,
+        max=1,
+        help="Fraction of requests that fail (status from --error-status, else 500).",
+    ),
+]
+ErrSeedOpt = Annotated[
+    int,
+    typer.Option(
+        "--error-seed",
+        envvar="OAS_ERROR_SEED",
+        help="Seed of the error-rate sequence: same seed, same failing requests.",
+    ),
+]
+RetryOpt = Annotated[
+    float,
+    typer.Option(
+        "--retry-after", envvar="OAS_RETRY_AFTER", min=0, help="Seconds sent in Retry-After with 429 and 503."
+    ),
+]
+FailAfterOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--stream-fail-after",
+        envvar="OAS_STREAM_FAIL_AFTER",
+        min=0,
+        help="Fail every stream after this many content chunks.",
+    ),
+]
+FailModeOpt = Annotated[
+    str,
+    typer.Option(
+        "--stream-fail-mode",
+        envvar="OAS_STREAM_FAIL_MODE",
+        help="How a stream fails: 'error' (SSE error event) or 'disconnect'.",
+    ),
+]
+BodyOpt = Annotated[
+    int, typer.Option("--max-body-bytes", envvar="OAS_MAX_BODY_BYTES", min=1024, help="Larger request bodies get 413.")
+]
+CreatedOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--fixed-created",
+        envvar="OAS_FIXED_CREATED",
+        help="Use this Unix time as every `created`, making whole responses byte-identical.",
+    ),
+]
+LogOpt = Annotated[str, typer.Option("--log-level", envvar="OAS_LOG_LEVEL", help="debug, info, warning or error.")]
+
+
+# Provisioning: shared by `pull` and `run` (which provisions before serving).
+ModelArg = Annotated[
+    str | None,
+    typer.Argument(
+        help="Catalogue id, hf://OWNER/REPO/FILE.gguf[@REV], https URL or local .gguf path "
+        "[default: the catalogue default].",
+        metavar="MODEL",
+        show_default=False,
+    ),
+]
+LlamaVersionOpt = Annotated[
+    str | None,
+    typer.Option("--llama-version", envvar="OAS_LLAMA_VERSION", help="Pin a llama.cpp release tag, e.g. b11434."),
+]
+LlamaVariantOpt = Annotated[
+    str | None, typer.Option("--llama-variant", envvar="OAS_LLAMA_VARIANT", help="Release variant, e.g. vulkan.")
+]
+LlamaServerOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--llama-server", envvar="OAS_LLAMA_SERVER", help="Use this llama-server binary (checked with --version)."
+    ),
+]
+HfEndpointOpt = Annotated[
+    str | None, typer.Option("--hf-endpoint", help="Hugging Face endpoint or mirror [env: HF_ENDPOINT].")
+]
+ReleaseUrlOpt = Annotated[
+    str | None,
+    typer.Option("--llama-release-url", help="llama.cpp releases base URL or mirror [env: OAS_LLAMA_RELEASE_URL]."),
+]
+OfflineOpt = Annotated[
+    bool, typer.Option("--offline", help="Use the cache only [env: OAS_OFFLINE=1 or HF_HUB_OFFLINE=1].")
+]
+AllowUnverifiedOpt = Annotated[
+    bool, typer.Option("--allow-unverified", help="Accept downloads that have no SHA256 to check against.")
+]
+
+
+def split_values(values: list[str] | None) -> tuple[str, ...]:
+    """Values of a repeatable flag; each may also hold several, comma or space separated (as env vars do)."""
+    out: list[str] = []
+    for value in values or []:
+        out.extend(part for part in value.replace(",", " ").split() if part)
+    return tuple(out)

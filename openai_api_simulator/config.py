@@ -1,12 +1,39 @@
-"""Server settings, with the defaults a user gets from a bare `openai-api-simulator`.
+"""Server settings with the defaults a user gets from a bare `openai-api-simulator`, and the precedence rule.
 
-The CLI maps every field to a flag and an `OAS_*` environment variable; tests build `Settings` directly.
+The CLI maps every `Settings` field to a flag and an `OAS_*` environment variable (Click applies flag >
+environment > default); tests build `Settings` directly. What is read from the environment outside the command
+line (the cache directory, mirrors, offline mode, tokens) goes through `setting` and `env_flag`, the same rule
+in one place.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Final, Literal, TypeVar
+
+T = TypeVar("T")
+_TRUE: Final = frozenset({"1", "true", "yes", "on"})
+
+
+def env_value(name: str) -> str | None:
+    """The variable's value, None when unset or blank."""
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+def setting(explicit: str | None, env: str, default: str) -> str:
+    """Flag > environment > default: `explicit` when given, else `env`'s value, else `default`."""
+    return explicit or env_value(env) or default
+
+
+def env_flag(explicit: bool | None, names: Iterable[str]) -> bool:
+    """A yes/no setting: `explicit` when given, else whether any of `names` is set to 1/true/yes/on."""
+    if explicit is not None:
+        return explicit
+    return any((env_value(name) or "").lower() in _TRUE for name in names)
+
 
 DEFAULT_HOST: Final = "127.0.0.1"  # loopback: nothing outside this machine can reach the server by default
 DEFAULT_PORT: Final = 3080

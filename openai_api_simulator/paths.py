@@ -10,11 +10,12 @@ variable (a test's monkeypatch, a CLI flag exported before the call) is always h
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Final
 
 from platformdirs import user_cache_path
+
+from openai_api_simulator.config import env_value
 
 APP_NAME: Final = "openai-api-simulator"
 # The one environment variable that moves the whole cache.
@@ -23,7 +24,7 @@ CACHE_DIR_ENV: Final = "OAS_CACHE_DIR"
 
 def cache_dir() -> Path:
     """The root of the download cache (not created here)."""
-    override = os.environ.get(CACHE_DIR_ENV, "").strip()
+    override = env_value(CACHE_DIR_ENV)
     if override:
         return Path(override).expanduser().absolute()
     return user_cache_path(APP_NAME, appauthor=False)

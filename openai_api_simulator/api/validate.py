@@ -140,28 +140,24 @@ def get_number(body: Mapping[str, Any], key: str, *, lo: float, hi: float, paren
     return float(value)
 
 
-def get_object(body: Mapping[str, Any], key: str, *, parent: str = "", required: bool = False) -> dict[str, Any] | None:
+def _get_container(body: Mapping[str, Any], key: str, kind: type[T], parent: str, required: bool) -> T | None:
     param = join(parent, key)
     value = body.get(key)
     if value is None:
         if required:
             raise missing(param)
         return None
-    if not isinstance(value, dict):
-        raise wrong_type(param, "an object", value)
+    if not isinstance(value, kind):
+        raise wrong_type(param, _TYPE_NAMES[kind], value)
     return value
+
+
+def get_object(body: Mapping[str, Any], key: str, *, parent: str = "", required: bool = False) -> dict[str, Any] | None:
+    return _get_container(body, key, dict, parent, required)
 
 
 def get_list(body: Mapping[str, Any], key: str, *, parent: str = "", required: bool = False) -> list[Any] | None:
-    param = join(parent, key)
-    value = body.get(key)
-    if value is None:
-        if required:
-            raise missing(param)
-        return None
-    if not isinstance(value, list):
-        raise wrong_type(param, "an array", value)
-    return value
+    return _get_container(body, key, list, parent, required)
 
 
 def get_stop(body: Mapping[str, Any]) -> list[str]:

@@ -6,18 +6,13 @@ to it once it is READY, with the engine's internal API key.
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 
-from starlette.responses import Response
-
-from openai_api_simulator.backends.base import ModelCard, ModelRequest, ModelStatus
-from openai_api_simulator.backends.relay import Relay
+from openai_api_simulator.backends.relay import Relay, RelayedBackend
 from openai_api_simulator.engines import EngineState, Supervisor
 
 
-class EngineBackend:
+class EngineBackend(RelayedBackend):
     """One model id, answered by the engine `supervisor` runs, through the shared `relay`."""
 
     def __init__(
@@ -30,33 +25,15 @@ class EngineBackend:
         owned_by: str,
         created: int | None = None,
     ) -> None:
-        self.model = model
+        super().__init__(model, relay, owned_by=owned_by, created=created)
         self.supervisor = supervisor
-        self.relay = relay
         self.capabilities = capabilities
-        self._card = ModelCard(model, owned_by, int(time.time()) if created is None else created)
-
-    # -- Backend
 
     @property
     def name(self) -> str:
         return f"{self.supervisor.spec.program} for {self.model}"
 
-    def models(self) -> Sequence[ModelCard]:
-        return (self._card,)
-
-    def status(self, model: str) -> ModelStatus:
-        return ModelStatus(self.state, self.retry_after)
-
-    async def handle(self, request: ModelRequest) -> Response:
-        return await self.relay.forward(request, self)
-
-    @asynccontextmanager
-    async def lifespan(self) -> AsyncIterator[None]:
-        async with self.relay.lifespan():
-            yield
-
-    # -- relay.Source
+    # -- where the model is served: the supervisor's engine, once READY (it notices a dead engine itself)
 
     @property
     def state(self) -> str:
@@ -73,9 +50,3 @@ class EngineBackend:
     @property
     def retry_after(self) -> float:
         return self.supervisor.retry_after
-
-    def mark_down(self, url: str) -> None:
-        pass  # one URL, and the supervisor notices a dead engine by itself
-
-    def mark_up(self, url: str) -> None:
-        pass

@@ -22,6 +22,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import time
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -35,7 +37,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from openai_api_simulator.backends.base import NOT_READY_STATES, ModelRequest
+from openai_api_simulator.backends.base import NOT_READY_STATES, ModelCard, ModelRequest, ModelStatus
 from openai_api_simulator.errors import APIError, for_status
 
 log = logging.getLogger("openai_api_simulator.relay")
@@ -385,3 +387,53 @@ def unavailable(model: str, source: Source) -> APIError:
 def bad_gateway(model: str, url: str, exc: Exception) -> APIError:
     log.warning("%s for %s failed: %s", url, model, describe(exc))
     return for_status(502, f"The server for model `{model}` at {url} did not answer: {describe(exc)}.")
+
+
+class RelayedBackend(ABC):
+    """What the two relayed backends share: one model id with its card and status, requests relayed to the
+    backend itself as the `Source`. Subclasses say where the model is served (`state`, `urls`, `api_key`,
+    `retry_after`, and `mark_down`/`mark_up` when they balance over several URLs)."""
+
+    def __init__(self, model: str, relay: Relay, *, owned_by: str, created: int | None) -> None:
+        self.model = model
+        self.relay = relay
+        self._card = ModelCard(model, owned_by, int(time.time()) if created is None else created)
+
+    # -- Source
+
+    @property
+    @abstractmethod
+    def state(self) -> str: ...
+
+    @abstractmethod
+    def urls(self) -> Sequence[str]: ...
+
+    @property
+    @abstractmethod
+    def api_key(self) -> str | None: ...
+
+    @property
+    @abstractmethod
+    def retry_after(self) -> float: ...
+
+    def mark_down(self, url: str) -> None:  # noqa: B027 - a one-URL backend has no other URL to prefer
+        """`url` refused a connection; a backend balancing over several URLs tries it last for a while."""
+
+    def mark_up(self, url: str) -> None:  # noqa: B027
+        """`url` answered."""
+
+    # -- Backend
+
+    def models(self) -> Sequence[ModelCard]:
+        return (self._card,)
+
+    def status(self, model: str) -> ModelStatus:
+        return ModelStatus(self.state, self.retry_after)
+
+    async def handle(self, request: ModelRequest) -> Response:
+        return await self.relay.forward(request, self)
+
+    @asynccontextmanager
+    async def lifespan(self) -> AsyncIterator[None]:
+        async with self.relay.lifespan():
+            yield

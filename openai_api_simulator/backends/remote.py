@@ -8,16 +8,12 @@ is up and "failed" while all are down (they are still tried then, so a server th
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Sequence
 from typing import Final
 from urllib.parse import urlsplit
 
-from starlette.responses import Response
-
 from openai_api_simulator.api import endpoints
-from openai_api_simulator.backends.base import ModelCard, ModelRequest, ModelStatus
-from openai_api_simulator.backends.relay import Relay
+from openai_api_simulator.backends.relay import Relay, RelayedBackend
 
 _FLAG_FORM: Final = "NAME=URL (for example llama3=http://192.168.1.20:8080/v1)"
 
@@ -49,7 +45,7 @@ def parse_upstream_flags(values: Sequence[str]) -> dict[str, list[str]]:
     return urls
 
 
-class RemoteBackend:
+class RemoteBackend(RelayedBackend):
     """One model id served by one or more remote servers, through the shared `relay`."""
 
     # What a remote server answers is not known in advance: every endpoint is relayed, and the server says no.
@@ -74,37 +70,19 @@ class RemoteBackend:
                 normalised.append(base)
         if not normalised:
             raise ValueError(f"the upstream model {model!r} needs at least one URL")
-        self.model = model
-        self.relay = relay
+        super().__init__(model, relay, owned_by=owned_by, created=created)
         self._urls: Final = tuple(normalised)
         self._api_key = api_key
         self._down_for = down_for
         self._clock = clock
         self._down_until: dict[str, float] = {}
         self._turn = 0
-        self._card = ModelCard(model, owned_by, int(time.time()) if created is None else created)
-
-    # -- Backend
 
     @property
     def name(self) -> str:
         return f"the upstream {', '.join(self._urls)}"
 
-    def models(self) -> Sequence[ModelCard]:
-        return (self._card,)
-
-    def status(self, model: str) -> ModelStatus:
-        return ModelStatus(self.state, self.retry_after)
-
-    async def handle(self, request: ModelRequest) -> Response:
-        return await self.relay.forward(request, self)
-
-    @asynccontextmanager
-    async def lifespan(self) -> AsyncIterator[None]:
-        async with self.relay.lifespan():
-            yield
-
-    # -- relay.Source
+    # -- where the model is served: the up URLs, round-robin
 
     @property
     def state(self) -> str:

@@ -1,15 +1,16 @@
 """Where provisioning downloads from, and whether it may use the network at all.
 
-Each value has a documented default and an environment variable; explicit arguments (CLI flags)
-win over the environment, which wins over the default. ``HF_ENDPOINT`` and ``HF_HUB_OFFLINE`` are the
-Hugging Face ecosystem's own conventions, so a machine already set up for ``huggingface_hub`` works
+Each value has a documented default and an environment variable; explicit arguments (CLI flags) win over
+the environment, which wins over the default (`config.setting`). ``HF_ENDPOINT`` and ``HF_HUB_OFFLINE`` are
+the Hugging Face ecosystem's own conventions, so a machine already set up for ``huggingface_hub`` works
 unchanged.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Final
+
+from openai_api_simulator.config import env_flag, env_value, setting
 
 DEFAULT_HF_ENDPOINT: Final = "https://huggingface.co"
 DEFAULT_RELEASE_URL: Final = "https://github.com/ggml-org/llama.cpp"
@@ -24,36 +25,27 @@ OFFLINE_ENVS: Final = ("OAS_OFFLINE", "HF_HUB_OFFLINE")
 HF_TOKEN_ENV: Final = "HF_TOKEN"
 GITHUB_TOKEN_ENV: Final = "GITHUB_TOKEN"
 
-_TRUE: Final = frozenset({"1", "true", "yes", "on"})
-
-
-def _env(name: str) -> str | None:
-    value = os.environ.get(name, "").strip()
-    return value or None
-
 
 def hf_endpoint(explicit: str | None = None) -> str:
-    return (explicit or _env(HF_ENDPOINT_ENV) or DEFAULT_HF_ENDPOINT).rstrip("/")
+    return setting(explicit, HF_ENDPOINT_ENV, DEFAULT_HF_ENDPOINT).rstrip("/")
 
 
 def release_url(explicit: str | None = None) -> str:
-    return (explicit or _env(RELEASE_URL_ENV) or DEFAULT_RELEASE_URL).rstrip("/")
+    return setting(explicit, RELEASE_URL_ENV, DEFAULT_RELEASE_URL).rstrip("/")
 
 
 def github_api_url(explicit: str | None = None) -> str:
-    return (explicit or _env(GITHUB_API_URL_ENV) or DEFAULT_GITHUB_API_URL).rstrip("/")
+    return setting(explicit, GITHUB_API_URL_ENV, DEFAULT_GITHUB_API_URL).rstrip("/")
 
 
 def offline(explicit: bool | None = None) -> bool:
     """True when the user asked for cache-only operation (flag or environment)."""
-    if explicit is not None:
-        return explicit
-    return any((os.environ.get(name, "").strip().lower() in _TRUE) for name in OFFLINE_ENVS)
+    return env_flag(explicit, OFFLINE_ENVS)
 
 
 def hf_token() -> str | None:
-    return _env(HF_TOKEN_ENV)
+    return env_value(HF_TOKEN_ENV)
 
 
 def github_token() -> str | None:
-    return _env(GITHUB_TOKEN_ENV)
+    return env_value(GITHUB_TOKEN_ENV)

@@ -5,7 +5,7 @@ path, start-up deadline) and owned by one `Supervisor`, whatever the engine::
 
     sup = Supervisor(spec, on_state=print, on_fatal=shutdown)
     await sup.start()          # STOPPED -> STARTING -> READY, or EngineStartError with the log's last lines
-    sup.base_url               # "http://127.0.0.1:PORT" while READY; the proxy forwards there
+    sup.base_url               # "http://127.0.0.1:PORT" while READY; the relay forwards there
     ...                        # a crash: READY -> RESTARTING (clients get 503 + Retry-After) -> READY
     await sup.stop()           # SIGTERM to the process group, grace period, kill the tree -> STOPPED
 
@@ -23,12 +23,13 @@ The modules, one concern each:
 * `states`: `EngineState`, the `TRANSITIONS` table and its check.
 * `launch`: `LaunchSpec`, the launch's log, `EngineStartError`.
 * `supervisor`: `Supervisor`, the lifecycle above.
+* `health`: asking an engine whether it is ready.
 * `proctree`: finding a process by pid and create time, stopping a process tree.
 * `orphans`: pid files, the parent-death signal, starting the watchdog.
 * `watchdog`: the watchdog process itself (``python -m openai_api_simulator.engines.watchdog``).
 
-Each engine's launch recipe lives in its own module (``llama`` for llama-server) and only builds a
-`LaunchSpec`.
+What an engine kind contributes is `base.Engine` (provisioning, its launch, its capabilities); the kinds
+are listed in `kinds`, and each lives in its own module (``llama`` for llama.cpp's llama-server).
 """
 
 from __future__ import annotations

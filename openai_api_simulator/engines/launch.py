@@ -36,7 +36,7 @@ class LaunchSpec:
     env: Mapping[str, str] | None = None  # extra variables on top of os.environ
     health_path: str = "/health"
     ready_timeout: float = 60.0  # seconds for one launch to become healthy (callers scale it with model size)
-    api_key: str | None = None  # not needed for /health; kept for the proxy, and redacted from the log header
+    api_key: str | None = None  # not needed for /health; kept for the relay, and redacted from the log header
 
     def __post_init__(self) -> None:
         if not self.argv:

@@ -10,7 +10,7 @@ Decisions, each testable without a GPU:
 * **Slots**: `-np` parallel slots (2 on a CPU, 4 with a GPU) over one unified KV cache (`--kv-unified`),
   so a lone request can still use the whole `--ctx-size`.
 * **Security**: bound to 127.0.0.1 with a random API key passed in the environment (`LLAMA_API_KEY`, not
-  on the command line where `ps` shows it), so only the proxy can use the internal port. `/health` needs
+  on the command line where `ps` shows it), so only the relay can use the internal port. `/health` needs
   no key, which is what the supervisor polls.
 * **Deadline**: loading reads the whole GGUF, so the health deadline grows with its size.
 """

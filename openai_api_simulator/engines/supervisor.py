@@ -6,7 +6,7 @@ every move against `TRANSITIONS`; what it runs is a `LaunchSpec` (`launch`), wha
 One asyncio task per start (the *lifecycle*) owns the child: it launches it, polls its health endpoint,
 watches it while READY, relaunches it after a crash, and - in a ``finally`` that cancellation cannot
 interrupt - stops it. `start()` and `stop()` only ask that task to begin or end, so there is exactly one
-place that spawns or kills the engine. The supervisor lives in the event loop that serves the proxy and is
+place that spawns or kills the engine. The supervisor lives in the event loop that serves the app and is
 not thread-safe: call it from that loop only.
 
 Launching:
@@ -18,7 +18,7 @@ Launching:
   only, and the orchestrator stops the engine deliberately, after in-flight work is cut off.
 * Its stdout and stderr are appended to ``spec.log_file`` directly (no pipe through this process, so the
   child never blocks on us nor dies of SIGPIPE); `log_tail()` reads the lines of the current launch back.
-* Health: ``GET http://HOST:PORT{health_path}`` every ``HEALTH_POLL_INTERVAL``; no connection and 503
+* Health: ``GET http://HOST:PORT{health_path}`` every ``health.POLL_INTERVAL``; no connection and 503
   ("Loading model") mean keep waiting, 200 means READY. If the child exits first, `EngineStartError` says
   "exited prematurely with code N" with the last log lines; past ``spec.ready_timeout`` the child is stopped
   and the error says so. Either way nothing is left running.
@@ -57,21 +57,13 @@ import httpx
 import psutil
 
 from .. import net
-from . import orphans, proctree
+from . import health, orphans, proctree
 from .launch import EngineStartError, LaunchSpec, describe_exit, log_header, open_log, read_log_tail
 from .orphans import OrphanGuard
 from .states import TRANSITIONS, EngineState, check_transition
 
 log = logging.getLogger(__name__)
 
-# How often to ask /health while an engine starts: llama-server answers 503 for a few hundred ms on a small
-# model, so 75 ms adds at most that much to a start while costing the loading server nothing.
-HEALTH_POLL_INTERVAL: Final = 0.075
-# First look at /health: a child that cannot start (bad flag, missing model, busy port) usually exits
-# within this, and the exit is reported rather than a refused connection.
-HEALTH_FIRST_POLL: Final = 0.02
-# One /health request; a server that cannot answer its health check within this is not ready.
-HEALTH_REQUEST_TIMEOUT: Final = 2.0
 # Retries when a picked port was taken before the child could bind it. Each try picks a fresh free port,
 # so a second collision is already rare; five only guards against a machine out of ports.
 PORT_RETRIES: Final = 5
@@ -313,7 +305,7 @@ class Supervisor:
         # No keep-alive: a connection to a loading server is cheap, and llama-server may drop a reused one.
         client = httpx.AsyncClient(
             trust_env=False,  # a proxy from the environment must never see a loopback health check
-            timeout=HEALTH_REQUEST_TIMEOUT,
+            timeout=health.REQUEST_TIMEOUT,
             limits=httpx.Limits(max_keepalive_connections=0),
         )
         try:
@@ -501,26 +493,21 @@ class Supervisor:
         url = f"{self._url(port)}{self.spec.health_path}"
         deadline = self._spawned_at + self.spec.ready_timeout
         last = "no answer yet"
-        await asyncio.wait({exited}, timeout=HEALTH_FIRST_POLL)
+        await asyncio.wait({exited}, timeout=health.FIRST_POLL)
         while True:
             if exited.done():
                 return "exited", last
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return "timeout", last
-            try:
-                response = await client.get(url, timeout=min(HEALTH_REQUEST_TIMEOUT, max(remaining, 0.05)))
-            except httpx.TransportError as exc:
-                last = "connection refused" if isinstance(exc, httpx.ConnectError) else f"{type(exc).__name__}"
-            else:
-                if response.status_code == 200:
-                    # Make sure the answer came from our child: one that failed to bind exits at once, and
-                    # another server on that port must not pass for it.
-                    await asyncio.sleep(0)
-                    if not exited.done() and self._ps is not None and proctree.is_alive(self._ps):
-                        return "ready", "200"
-                last = f"HTTP {response.status_code}{_error_message(response)}"
-            await asyncio.wait({exited}, timeout=min(HEALTH_POLL_INTERVAL, max(remaining, 0)))
+            healthy, last = await health.check(client, url, min(health.REQUEST_TIMEOUT, max(remaining, 0.05)))
+            if healthy:
+                # Make sure the answer came from our child: one that failed to bind exits at once, and
+                # another server on that port must not pass for it.
+                await asyncio.sleep(0)
+                if not exited.done() and self._ps is not None and proctree.is_alive(self._ps):
+                    return "ready", last
+            await asyncio.wait({exited}, timeout=min(health.POLL_INTERVAL, max(remaining, 0)))
 
     def _bind_failed(self, host: str, port: int) -> bool:
         """Whether the child that just exited could not listen on `port` (taken by someone else)."""
@@ -597,13 +584,3 @@ class Supervisor:
             f"{self.spec.program} for {self.spec.name} is ready at {self._url(self._port or 0)} "
             f"(pid {self.pid}, {self._load_estimate:.1f} s)"
         )
-
-
-def _error_message(response: httpx.Response) -> str:
-    """' "Loading model"' from an OpenAI-shaped error body, else ''."""
-    try:
-        body = response.json()
-        message = body["error"]["message"]
-    except (ValueError, KeyError, TypeError):
-        return ""
-    return f' "{message}"' if isinstance(message, str) else ""

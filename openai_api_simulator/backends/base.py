@@ -47,10 +47,6 @@ class ModelStatus:
     state: str
     retry_after: float = 1.0  # seconds a client should wait while the model is not ready
 
-    @property
-    def ready(self) -> bool:
-        return self.state == READY
-
 
 @dataclass(frozen=True)
 class ModelRequest:

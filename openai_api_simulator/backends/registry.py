@@ -7,7 +7,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from openai_api_simulator.api.endpoint import Endpoint
-from openai_api_simulator.backends.base import Backend, ModelCard, ModelStatus
+from openai_api_simulator.backends.base import Backend, ModelCard
 from openai_api_simulator.errors import InvalidRequest, ModelNotFound, StartupError
 
 
@@ -62,9 +62,6 @@ class ModelRegistry:
 
     def cards(self) -> list[ModelCard]:
         return list(self._cards.values())
-
-    def status(self, model: str) -> ModelStatus:
-        return self.lookup(model).status(model)
 
     def health(self) -> dict[str, Any]:
         """`/health`: "ok" when every model is ready, else "degraded", with each model's state."""

@@ -155,7 +155,6 @@ class Supervisor:
         self.orphan_guard: OrphanGuard = orphans.resolve_guard(orphan_guard)
 
         self._state = EngineState.STOPPED
-        self._changed: asyncio.Event | None = None  # set (and replaced) on every transition
         self._task: asyncio.Task[None] | None = None  # the lifecycle
         self._first: asyncio.Future[None] | None = None  # the outcome of the first launch, for start()
         self._stopping: asyncio.Future[None] | None = None  # a stop() in progress, for concurrent callers
@@ -212,25 +211,6 @@ class Supervisor:
     def log_tail(self, n: int = 20) -> list[str]:
         """The last `n` lines the current (or last) launch wrote to its log."""
         return read_log_tail(self.spec.log_file, self._log_offset, n)
-
-    async def wait_ready(self, timeout: float) -> bool:
-        """Wait up to `timeout` seconds for READY. False at once when stopped, stopping or failed."""
-        deadline = time.monotonic() + timeout
-        while True:
-            if self._state is EngineState.READY:
-                return True
-            if self._state in (EngineState.STOPPED, EngineState.STOPPING, EngineState.FAILED):
-                return False
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            if self._changed is None:
-                self._changed = asyncio.Event()
-            waiter = asyncio.ensure_future(self._changed.wait())
-            try:
-                await asyncio.wait({waiter}, timeout=remaining)
-            finally:
-                waiter.cancel()
 
     # ------------------------------------------------------------------------------------------------
     # Start and stop
@@ -567,9 +547,6 @@ class Supervisor:
         check_transition(self._state, new)
         self._state = new
         log.info("%s: %s: %s", self.spec.name, new.value, message)
-        if self._changed is not None:
-            self._changed.set()
-            self._changed = None
         _call(self.on_state, new, message)
 
     def _notify(self, message: str) -> None:

@@ -59,7 +59,7 @@ def test_owners_in_order_and_unknown_ids() -> None:
     registry = ModelRegistry([fake, other])
     assert [c.id for c in registry.cards()] == ["gpt-sim-1", "gpt-4o", "m1", "m2"]
     assert registry.lookup("gpt-4o") is fake and registry.lookup("m2") is other
-    assert registry.status("m1") == ModelStatus("starting", 4)
+    assert registry.lookup("m1").status("m1") == ModelStatus("starting", 4)
     with pytest.raises(ModelNotFound, match="`nope` does not exist"):
         registry.lookup("nope")
     with pytest.raises(ModelNotFound):

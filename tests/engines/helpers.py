@@ -29,6 +29,18 @@ def fake(*flags: str) -> list[str]:
     return [sys.executable, str(UPSTREAM), "--port", "{port}", *flags]
 
 
+async def wait_ready(sup: Supervisor, timeout: float) -> bool:
+    """Whether `sup` is READY within `timeout` (False at once once it stops or fails)."""
+    deadline = time.monotonic() + timeout
+    while sup.state is not EngineState.READY:
+        if sup.state in (EngineState.STOPPED, EngineState.STOPPING, EngineState.FAILED):
+            return False
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True
+
+
 def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(asyncio.wait_for(coro, 90))
 

@@ -29,7 +29,7 @@ from openai_api_simulator.engines import (
     Supervisor,
     check_transition,
 )
-from tests.engines.helpers import EVENTUALLY, Recorder, alive, fake, make, run
+from tests.engines.helpers import EVENTUALLY, Recorder, alive, fake, make, run, wait_ready
 
 S = EngineState
 
@@ -95,7 +95,7 @@ def test_slow_start_is_waited_through_then_ready_then_sigterm(tmp_path: Path) ->
         assert sup.port is not None and sup.pid is not None
         assert sup.base_url == f"http://127.0.0.1:{sup.port}"
         assert await chat(sup.base_url) == f"pong from {sup.pid}"
-        assert await sup.wait_ready(0.1)
+        assert await wait_ready(sup, 0.1)
         assert sup.retry_after >= 1
         record = json.loads(sup.pid_file.read_text())
         assert record["pid"] == sup.pid
@@ -252,9 +252,9 @@ def test_a_supervisor_bug_still_leaves_nothing_running(tmp_path: Path, monkeypat
     assert not sup.pid_file.exists()
 
 
-def test_wait_ready_is_false_when_not_running(tmp_path: Path) -> None:
+def test_a_supervisor_not_started_serves_nothing(tmp_path: Path) -> None:
     sup = make(tmp_path, fake())
-    assert run(sup.wait_ready(5)) is False
+    assert sup.state is EngineState.STOPPED
     assert sup.base_url is None and sup.port is None and sup.pid is None
     assert sup.retry_after >= 1
 
@@ -295,7 +295,7 @@ def test_a_crash_is_restarted_with_a_new_pid(tmp_path: Path) -> None:
         first = sup.pid
         assert first is not None
         await until(lambda: sup.state is S.RESTARTING)
-        assert await sup.wait_ready(EVENTUALLY)
+        assert await wait_ready(sup, EVENTUALLY)
         second = sup.pid
         assert second is not None and second != first
         assert not alive(first)
@@ -320,7 +320,7 @@ def test_repeated_crashes_end_in_failed_and_on_fatal(tmp_path: Path) -> None:
         await sup.start()
         await until(lambda: sup.state is S.FAILED)
         assert sup.pid is None
-        assert not await sup.wait_ready(5)
+        assert not await wait_ready(sup, 5)
         await sup.stop()
         assert sup.state is S.STOPPED
 

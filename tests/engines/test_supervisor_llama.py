@@ -17,6 +17,7 @@ import psutil
 import pytest
 
 from openai_api_simulator.engines import EngineState, LaunchSpec, Supervisor
+from tests.engines.helpers import wait_ready
 from tests.support.rig import Rig
 
 pytestmark = pytest.mark.rig
@@ -71,7 +72,7 @@ def test_real_llama_server_is_supervised_restarted_and_stopped(rig: Rig, tmp_pat
         while sup.state is EngineState.READY and sup.pid == first:
             assert time.monotonic() < deadline, "the supervisor did not notice the kill"
             await asyncio.sleep(0.01)
-        assert await sup.wait_ready(EVENTUALLY)
+        assert await wait_ready(sup, EVENTUALLY)
         second = sup.pid
         assert second is not None and second != first
         assert sup.base_url is not None

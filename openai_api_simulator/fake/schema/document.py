@@ -194,7 +194,7 @@ class Document:
         if "not" in schema and is_trivially_true(schema["not"]):
             raise SchemaError("'not' of a schema that accepts everything matches nothing", pointer(path, "not"))
         # jsonschema and its reference resolution fail with a TypeError or AttributeError on these when malformed.
-        for key in ("format", "$id", "$schema", "$anchor", "$dynamicRef", "$dynamicAnchor"):
+        for key in ("format", "$id", "$schema", "$dynamicRef"):
             if key in schema and not isinstance(schema[key], str):
                 raise SchemaError(f"{key} must be a string, not {kind(schema[key])}", pointer(path, key))
         for key in ("dependentRequired", "dependencies"):

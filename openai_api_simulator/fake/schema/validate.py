@@ -13,6 +13,12 @@ for the draft the spelling comes from.  ``$schema`` is not consulted: every sche
 Validators are cached per root schema (by its JSON text), so the requests of a test suite, which send the
 same tool schemas over and over, build each one once.  Subschemas are checked by evolving the root's
 validator, which keeps the root's ``$ref`` resolution.
+
+The generator checks every node, so a container's check would walk again the subtrees its children's checks
+just passed: quadratic in the depth.  A `Checker` remembers the (value, subschema) pairs it found valid and
+its ``properties``/``prefixItems``/``items`` skip them, since descending again cannot change the verdict.
+Where a verdict can depend on the path to a subschema (an embedded ``$id`` or ``$schema``, ``$dynamicRef``),
+nothing is skipped.
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterator, Mapping
-from typing import Any, Final
+from contextvars import ContextVar
+from typing import Any, Final, NamedTuple
 
 import jsonschema
 import referencing
@@ -32,16 +39,44 @@ from openai_api_simulator.fake.schema.keywords import is_number, pointer
 
 _DRAFT: Final[Any] = jsonschema.Draft202012Validator
 _KEYWORDS: Final[Mapping[str, Any]] = _DRAFT.VALIDATORS
+# The pairs the running check may skip (see the module docstring); None outside a `Checker`'s check.
+_VERIFIED: Final[ContextVar[Mapping[tuple[int, int], object] | None]] = ContextVar("verified", default=None)
+
+
+def _verified(instance: Any, schema: Any) -> bool:
+    verified = _VERIFIED.get()
+    return verified is not None and (id(instance), id(schema)) in verified
+
+
+def _properties(validator: Any, properties: Any, instance: Any, schema: Mapping[str, Any]) -> Iterator[Any]:
+    if _VERIFIED.get() is not None and isinstance(instance, dict):
+        properties = {
+            name: True if name in instance and _verified(instance[name], sub) else sub
+            for name, sub in properties.items()
+        }
+    yield from _KEYWORDS["properties"](validator, properties, instance, schema) or ()
+
+
+def _prefix_items(validator: Any, prefix: Any, instance: Any, schema: Mapping[str, Any]) -> Iterator[Any]:
+    if _VERIFIED.get() is not None and isinstance(instance, list):
+        prefix = [True if i < len(instance) and _verified(instance[i], sub) else sub for i, sub in enumerate(prefix)]
+    yield from _KEYWORDS["prefixItems"](validator, prefix, instance, schema) or ()
 
 
 def _items(validator: Any, items: Any, instance: Any, schema: Mapping[str, Any]) -> Iterator[Any]:
-    if not isinstance(items, (list, tuple)):
-        yield from _KEYWORDS["items"](validator, items, instance, schema) or ()
+    if not validator.is_type(instance, "array"):
         return
-    if validator.is_type(instance, "array"):  # draft 4-7: one schema per position
+    if isinstance(items, (list, tuple)):  # draft 4-7: one schema per position
         # Items past the last position schema are for additionalItems; fewer items than positions is fine.
         for index, (item, sub) in enumerate(zip(instance, items, strict=False)):
-            yield from validator.descend(item, sub, path=index, schema_path=index)
+            if not _verified(item, sub):
+                yield from validator.descend(item, sub, path=index, schema_path=index)
+    elif items is False or _VERIFIED.get() is None:
+        yield from _KEYWORDS["items"](validator, items, instance, schema) or ()
+    else:
+        for index in range(len(schema.get("prefixItems", ())), len(instance)):
+            if not _verified(instance[index], items):
+                yield from validator.descend(instance[index], items, path=index)
 
 
 def _additional_items(validator: Any, additional: Any, instance: Any, schema: Mapping[str, Any]) -> Iterator[Any]:
@@ -86,6 +121,8 @@ def _draft4_exclusive(keyword: str, bound: str) -> Any:
 _Validator: Final[Any] = jsonschema.validators.extend(
     _DRAFT,
     validators={
+        "properties": _properties,
+        "prefixItems": _prefix_items,
         "items": _items,
         "additionalItems": _additional_items,
         "dependencies": _dependencies,
@@ -101,19 +138,37 @@ def _key(root: Any) -> str:
     return json.dumps(root, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
+def _depends_on_place(text: str, root: Any) -> bool:
+    """Whether a subschema's verdict may depend on where it sits: an embedded $id/$schema, a $dynamicRef.
+
+    Read off the schema's JSON text, which is much cheaper than a walk; a false alarm (such a key in a
+    property name or a const) only turns the skipping off.
+    """
+    if '"$dynamicRef":' in text or '"$recursiveRef":' in text:
+        return True
+    top = root if isinstance(root, Mapping) else {}
+    return text.count('"$id":') > ("$id" in top) or text.count('"$schema":') > ("$schema" in top)
+
+
+class _Root(NamedTuple):
+    validator: Any
+    skips_safely: bool
+
+
 @functools.lru_cache(maxsize=256)
-def _validator_from_text(text: str) -> Any:
+def _root_from_text(text: str) -> _Root:
     # Built from the JSON text, not the caller's object: a cached validator must not change when a caller
     # later mutates the dict it passed.
     root = json.loads(text)
+    skips_safely = not _depends_on_place(text, root)
     if isinstance(root, dict):
         root.pop("$schema", None)  # see the module docstring: one set of rules for every schema
-    return _Validator(root, format_checker=FORMAT_CHECKER, registry=_REGISTRY)
+    return _Root(_Validator(root, format_checker=FORMAT_CHECKER, registry=_REGISTRY), skips_safely)
 
 
 def root_validator(root: Any) -> Any:
     """The (cached) ``jsonschema`` validator for a root schema."""
-    return _validator_from_text(_key(root))
+    return _root_from_text(_key(root)).validator
 
 
 class Checker:
@@ -124,10 +179,11 @@ class Checker:
     """
 
     def __init__(self, root: Any) -> None:
-        self._root = root
-        self._validator = root_validator(root)
-        # Evolved validators by schema id; the schema is kept alongside so the id cannot be reused.
+        cached = _root_from_text(_key(root))
+        self._validator = cached.validator
+        # Both map ids to entries that hold the objects themselves, so an id cannot be reused meanwhile.
         self._evolved: dict[int, tuple[Any, Any]] = {}
+        self._verified: dict[tuple[int, int], object] | None = {} if cached.skips_safely else None
 
     def error(self, value: Any, schema: Any, path: str) -> str | None:
         """Why `value` does not validate against `schema` (None when it does), as ``"<pointer>: <reason>"``."""
@@ -140,17 +196,23 @@ class Checker:
         return self._first_error(value, schema, "#") is None
 
     def _first_error(self, value: Any, schema: Any, path: str) -> Any:
+        token = _VERIFIED.set(self._verified)
         try:
-            return next(self._validator_for(schema).iter_errors(value), None)
+            found = next(self._validator_for(schema).iter_errors(value), None)
         except referencing.exceptions.Unresolvable as exc:
             raise SchemaError(f"a reference cannot be resolved ({exc})", path) from None
         except RecursionError:
             # A $ref cycle that consumes none of the value, e.g. {"anyOf": [{"$ref": "#"}, ...]}.
             raise SchemaError("$ref chain does not terminate (circular reference)", path) from None
+        finally:
+            _VERIFIED.reset(token)
+        if found is None and self._verified is not None:
+            self._verified[(id(value), id(schema))] = (value, schema)
+        return found
 
     def _validator_for(self, schema: Any) -> Any:
-        if schema is self._root:
-            return self._validator
+        # The root too is checked through an evolved validator: its descents then reach the caller's subschema
+        # objects, the ones the children were checked against (the cached validator holds a copy).
         hit = self._evolved.get(id(schema))
         if hit is not None and hit[0] is schema:
             return hit[1]

@@ -149,3 +149,27 @@ def test_a_ref_cycle_that_consumes_nothing_is_a_schema_error() -> None:
 def test_an_unresolvable_dynamic_ref_is_a_schema_error_not_a_fetch(ref: str) -> None:
     with pytest.raises(SchemaError, match="cannot be resolved"):
         validate_schema_supported({"type": "string", "$dynamicRef": ref})
+
+
+TAGGED: dict[str, Any] = {"type": "object", "properties": {"tags": {"type": "array", "items": {"type": "string"}}}}
+
+
+def test_a_containers_check_skips_subtrees_this_checker_already_passed() -> None:
+    # Changing a value after its check breaks the generator's rule (checked values are final); it shows here
+    # that the container's check did not walk the subtree again.
+    tags = ["a"]
+    checker = Checker(TAGGED)
+    assert checker.is_valid(tags, TAGGED["properties"]["tags"])
+    tags.append(5)  # type: ignore[arg-type]
+    assert checker.is_valid({"tags": tags}, TAGGED)
+    assert not Checker(TAGGED).is_valid({"tags": tags}, TAGGED)
+
+
+def test_nothing_is_skipped_where_a_verdict_can_depend_on_the_path() -> None:
+    schema = copy.deepcopy(TAGGED)
+    schema["properties"]["tags"]["$id"] = "https://example.com/tags"
+    tags = ["a"]
+    checker = Checker(schema)
+    assert checker.is_valid(tags, schema["properties"]["tags"])
+    tags.append(5)  # type: ignore[arg-type]
+    assert not checker.is_valid({"tags": tags}, schema)

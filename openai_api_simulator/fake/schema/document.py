@@ -40,6 +40,8 @@ _SINGLE_SCHEMA_KEYS = (
 
 
 class Document:
+    """One root schema and what is worked out about it once per generation (regexes, anchors, heights)."""
+
     def __init__(self, root: Any) -> None:
         self.root = root
         self._regexes: dict[str, re.Pattern[str]] = {}

@@ -26,20 +26,13 @@ _TYPE_NAMES: dict[type, str] = {
 
 
 def describe(value: Any) -> str:
+    """OpenAI's word for a JSON value's type: "an integer", "a string", "null"."""
     if value is None:
         return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
+    # bool before int: True is an int to isinstance, and OpenAI calls it a boolean.
+    for kind in (bool, int, float, str, list, dict):
+        if isinstance(value, kind):
+            return _TYPE_NAMES[kind]
     return type(value).__name__
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Final
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -37,20 +37,36 @@ from openai_api_simulator.backends.fake import FakeBackend
 from openai_api_simulator.backends.registry import ModelRegistry
 from openai_api_simulator.config import Settings
 from openai_api_simulator.errors import APIError, for_status
+from openai_api_simulator.lru import LRU
 
 log = logging.getLogger("openai_api_simulator")
 
 Handler = Callable[[Request], Awaitable[Response]]
 
 
+# Bodies routed before are routed again from their bytes alone (the registry is fixed, so the same bytes
+# always name the same model); CI suites repeat small requests constantly, and skipping the JSON parse is a
+# visible part of answering one from the fake's memo. Small bodies only, so the map stays a few MiB.
+ROUTED_BODIES: Final = 1024
+ROUTED_BODY_MAX_BYTES: Final = 4096
+
+
 def _post(endpoint: Endpoint[Any], registry: ModelRegistry, max_body_bytes: int) -> Handler:
+    routed: LRU[bytes, tuple[str, Backend]] = LRU(ROUTED_BODIES)
+
     async def handle(request: Request) -> Response:
         raw = await read_body(request, max_body_bytes)
+        query = request.scope.get("query_string", b"")
+        hit = routed.get(raw)
+        if hit is not None:
+            model, backend = hit
+            return await backend.handle(ModelRequest(endpoint, model, raw, request.headers, query=query))
         body = parse_json(raw)
         model = v.require_str(body, "model")
         backend = registry.route(model, endpoint)
-        query = request.scope.get("query_string", b"")
-        return await backend.handle(ModelRequest(endpoint, model, raw, body, request.headers, query))
+        if len(raw) <= ROUTED_BODY_MAX_BYTES:
+            routed.put(raw, (model, backend))
+        return await backend.handle(ModelRequest(endpoint, model, raw, request.headers, body=body, query=query))
 
     return handle
 

@@ -34,8 +34,13 @@ class RequestContext:
     def created(self) -> int:
         if self.created_override is not None:
             return self.created_override
-        fixed = self.settings.fixed_created
-        return fixed if fixed is not None else int(time.time())
+        return now(self.settings)
+
+
+def now(settings: Settings) -> int:
+    """The `created` of an answer sent now: the wall clock, or `--fixed-created`."""
+    fixed = settings.fixed_created
+    return fixed if fixed is not None else int(time.time())
 
 
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"

@@ -22,6 +22,7 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 
 from openai_api_simulator.api.endpoint import Endpoint
+from openai_api_simulator.api.http import parse_json
 
 READY: Final = "ready"
 # States in which a model is expected to come (back) up: its requests get 503 with Retry-After.
@@ -48,16 +49,39 @@ class ModelStatus:
     retry_after: float = 1.0  # seconds a client should wait while the model is not ready
 
 
-@dataclass(frozen=True)
 class ModelRequest:
-    """One POST to an endpoint, read and parsed once by the app, for the backend that owns `model`."""
+    """One POST to an endpoint, read and parsed once by the app, for the backend that owns `model`.
 
-    endpoint: Endpoint[Any]
-    model: str
-    raw: bytes  # the body exactly as received (relayed as is; the fake's memo key)
-    body: dict[str, Any]  # the body parsed once
-    headers: Headers
-    query: bytes = b""  # the raw query string, relayed as is
+    `body` is parsed on first use when the app routed the request without parsing it (the same bytes were
+    routed before); a backend that answers from the raw bytes (the fake's memo, a relay) never parses it.
+    A plain class with slots, not a dataclass: it is built for every request.
+    """
+
+    __slots__ = ("_body", "endpoint", "headers", "model", "query", "raw")
+
+    def __init__(
+        self,
+        endpoint: Endpoint[Any],
+        model: str,
+        raw: bytes,
+        headers: Headers,
+        *,
+        body: dict[str, Any] | None = None,
+        query: bytes = b"",
+    ) -> None:
+        self.endpoint = endpoint
+        self.model = model
+        self.raw = raw  # the body exactly as received (relayed as is; the fake's memo key)
+        self.headers = headers
+        self.query = query  # the raw query string, relayed as is
+        self._body = body
+
+    @property
+    def body(self) -> dict[str, Any]:
+        """The body as a JSON object (parsed once)."""
+        if self._body is None:
+            self._body = parse_json(self.raw)
+        return self._body
 
 
 class Backend(Protocol):

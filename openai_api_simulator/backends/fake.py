@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from starlette.responses import Response
 
-from openai_api_simulator.api.common import RequestContext, generation_delay
+from openai_api_simulator.api.common import RequestContext, generation_delay, now
 from openai_api_simulator.api.conversations import ConversationStore
 from openai_api_simulator.api.endpoints import ENDPOINTS
 from openai_api_simulator.api.faults import fault_plan, injected_error
@@ -73,7 +73,7 @@ class FakeBackend:
                 self._check_injected_error(faults, hit.model)
                 if faults.latency_ms or faults.tokens_per_second:
                     await generation_delay(faults, hit.tokens)
-                return _json(hit.render(self._context(faults, hit.model).created()))
+                return _json(hit.render(now(self.settings)))
         self._check_injected_error(faults, request.model)
         ctx = self._context(faults, request.model)
         parsed = endpoint.parse(request.body, ctx)

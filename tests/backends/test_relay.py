@@ -320,6 +320,19 @@ OK_ANSWER = (
 )
 
 
+def _read_request(conn: socket.socket) -> None:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += conn.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        (int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")),
+        0,
+    )
+    while len(body) < length:
+        body += conn.recv(65536)
+
+
 def _raw_server(answers: Sequence[bytes | None]) -> tuple[str, list[int], Callable[[], None]]:
     """A raw HTTP server: connection N reads the request, writes answers[N] (the last one repeats) and
     closes; None closes without answering."""
@@ -337,7 +350,7 @@ def _raw_server(answers: Sequence[bytes | None]) -> tuple[str, list[int], Callab
             with conn:
                 answer = answers[min(len(accepted), len(answers) - 1)]
                 accepted.append(1)
-                conn.recv(65536)
+                _read_request(conn)  # all of it: closing with bytes unread would reset, not close, the connection
                 if answer is not None:
                     conn.sendall(answer)
 

@@ -8,7 +8,14 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-for name in ("fake_throughput.py", "schema_validation.py", "download.py", "proxy_overhead.py", "run_startup.py"):
+for name in (
+    "fake_throughput.py",
+    "app_cpu.py",
+    "schema_validation.py",
+    "download.py",
+    "proxy_overhead.py",
+    "run_startup.py",
+):
     path = HERE / name
     if path.exists():
         print(f"== {name}", flush=True)

@@ -94,6 +94,8 @@ class Conversation:
             if message.role in ("tool", "function"):
                 parts.append(message.text)
                 continue
+            if message.role == "assistant" and parts:
+                continue  # the turn whose calls those tool outputs answer: the question is before it
             if message.role == "user":
                 parts.append(message.text)
             break

@@ -32,8 +32,7 @@ class ErrorSchedule:
 
     def failure(self, plan: Faults) -> int | None:
         """The status this request fails with under `plan`, or None. Every call counts one request."""
+        drawn = self.should_fail(plan.error_rate)  # first: a request failed by status alone counts too
         if plan.error_status is not None and plan.error_rate <= 0:
             return plan.error_status
-        if self.should_fail(plan.error_rate):
-            return plan.error_status or 500
-        return None
+        return (plan.error_status or 500) if drawn else None

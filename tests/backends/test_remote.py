@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-
 import httpx
 import pytest
 from starlette.applications import Starlette
@@ -12,7 +10,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from openai_api_simulator.backends import Relay, RemoteBackend, parse_upstream_flags
-from openai_api_simulator.testing import serving
+from openai_api_simulator.testing import free_port, serving
 from tests.support.backends import CHAT, app_with, assert_openai_error, mock_client, recorder
 
 
@@ -25,9 +23,7 @@ class Clock:
 
 
 def _closed_port_url() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}"
+    return f"http://127.0.0.1:{free_port()}"  # nobody listens there
 
 
 def test_a_refusing_url_is_skipped_for_the_next() -> None:

@@ -140,6 +140,22 @@ def test_sdk_against_real_and_fake_model_then_crash_recovery_and_sigterm(started
     assert _gone(again, 5)
 
 
+def test_every_endpoint_through_run(started: Run) -> None:
+    """The SDK drives each endpoint through `run`: the fake answers all four, llama-server what it serves."""
+    client = openai.OpenAI(base_url=started.url + "/v1", api_key="unused", max_retries=0, timeout=60)
+    for model in ("gpt-sim-1", "smollm2"):
+        completion = client.completions.create(model=model, prompt="The sky is", max_tokens=4)
+        assert completion.choices[0].text
+        response = client.responses.create(model=model, input="Say hello.", max_output_tokens=16)
+        assert response.output_text and response.status in ("completed", "incomplete")
+    vectors = client.embeddings.create(model="gpt-sim-1", input=["a cat", "a dog"], dimensions=8)
+    assert [len(d.embedding) for d in vectors.data] == [8, 8]
+    # llama-server was started without --embeddings: its own 501 comes back unchanged.
+    with pytest.raises(openai.APIStatusError) as refused:
+        client.embeddings.create(model="smollm2", input="a cat")
+    assert refused.value.status_code == 501
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
 def test_no_llama_server_survives_the_orchestrator(started: Run, sig: signal.Signals) -> None:
     [llama] = started.llama_servers()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
 import threading
 from pathlib import Path
@@ -24,6 +23,7 @@ from openai_api_simulator.provision.llama import LlamaInstall, ensure_llama_serv
 from openai_api_simulator.provision.options import LlamaSource, ProvisionOptions
 from openai_api_simulator.provision.platforms import Platform
 from openai_api_simulator.provision.progress import NullProgress
+from openai_api_simulator.testing import free_port
 from tests.support.mirror import Mirror
 from tests.support.provision import fake_server_script, release_tar, release_zip, sha256_file, tree
 
@@ -177,9 +177,7 @@ def test_network_down_during_update_falls_back_to_the_cache(
     publish(mirror_env, tmp_path, "b200")
     mirror_env.latest = "b200"
     install()
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{s.getsockname()[1]}/ggml-org/llama.cpp"
+    dead = f"http://127.0.0.1:{free_port()}/ggml-org/llama.cpp"  # a port nobody listens on
     notes: list[str] = []
 
     class Notes(NullProgress):
@@ -192,9 +190,7 @@ def test_network_down_during_update_falls_back_to_the_cache(
 
 
 def test_network_down_with_empty_cache_is_a_clear_error(oas_env: Path) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{s.getsockname()[1]}/ggml-org/llama.cpp"
+    dead = f"http://127.0.0.1:{free_port()}/ggml-org/llama.cpp"
     with pytest.raises(DownloadError, match=r"Cannot reach http://127\.0\.0\.1:\d+/ggml-org/llama\.cpp"):
         install(release_url=dead)
 

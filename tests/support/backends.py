@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
-from starlette.responses import Response
 from starlette.testclient import TestClient
 
 from openai_api_simulator.api.endpoints import NAMES
 from openai_api_simulator.app import create_app
-from openai_api_simulator.backends import Backend, FakeBackend, ModelCard, ModelRequest, ModelStatus, Relay
-from openai_api_simulator.backends.relay import RelaySettings
+from openai_api_simulator.backends import Backend, FakeBackend, Relay
+from openai_api_simulator.backends.relay import RelayedBackend, RelaySettings
 from openai_api_simulator.config import Settings
 
 FIXED = Settings(fixed_created=1_700_000_000)
@@ -21,8 +19,10 @@ CHAT = {"model": "smol", "messages": [{"role": "user", "content": "Hi"}]}
 Handler = Callable[[httpx.Request], Any]
 
 
-class Source:
+class Source(RelayedBackend):
     """A relayed backend whose state the test sets by hand (what a supervised engine looks like from outside)."""
+
+    name = "a hand-driven upstream"
 
     def __init__(
         self,
@@ -35,39 +35,30 @@ class Source:
         owned_by: str = "llama.cpp",
         capabilities: frozenset[str] = NAMES,
     ) -> None:
+        super().__init__(model, relay, owned_by=owned_by, created=1_700_000_000)
         self._urls = list(urls)
-        self.relay = relay
-        self.model = model
-        self.state = state
-        self.api_key = api_key
-        self.retry_after = 2.5
+        self._state = state
+        self._api_key = api_key
         self.capabilities = capabilities
-        self._card = ModelCard(model, owned_by, 1_700_000_000)
 
-    name = "a hand-driven upstream"
+    @property
+    def state(self) -> str:
+        return self._state
+
+    @state.setter
+    def state(self, value: str) -> None:
+        self._state = value
+
+    @property
+    def api_key(self) -> str | None:
+        return self._api_key
+
+    @property
+    def retry_after(self) -> float:
+        return 2.5
 
     def urls(self) -> list[str]:
         return self._urls if self.state == "ready" else []
-
-    def mark_down(self, url: str) -> None:
-        pass
-
-    def mark_up(self, url: str) -> None:
-        pass
-
-    def models(self) -> Sequence[ModelCard]:
-        return (self._card,)
-
-    def status(self, model: str) -> ModelStatus:
-        return ModelStatus(self.state, self.retry_after)
-
-    async def handle(self, request: ModelRequest) -> Response:
-        return await self.relay.forward(request, self)
-
-    @asynccontextmanager
-    async def lifespan(self) -> AsyncIterator[None]:
-        async with self.relay.lifespan():
-            yield
 
 
 def mock_relay(handler: Handler, **settings: Any) -> Relay:

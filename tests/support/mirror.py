@@ -8,10 +8,18 @@ GitHub (under ``{url}/{owner}/{repo}``):
   ``/api/repos/{o}/{r}/releases/tags/{tag}`` and ``/api/repos/{o}/{r}/releases``: the REST API's JSON
                                      with ``assets[].digest = "sha256:<hex>"``
 
-Hugging Face (under ``{url}/hf``):
-  ``/{owner}/{repo}/resolve/{rev}/{file}``  302 -> ``/cdn/{id}`` with ``X-Linked-Etag: "<sha256>"`` and
-                                     ``X-Linked-Size`` on the redirect, as the real Hub does for LFS files
+Hugging Face (under ``{url}/hf``; a repository's files are added with `Mirror.add_hf`):
+  ``/{owner}/{repo}/resolve/{rev}/{file}``  an LFS file (``lfs=True``, the default): 302 -> ``/cdn/{id}``
+                                     with ``X-Linked-Etag: "<sha256>"`` and ``X-Linked-Size`` on the
+                                     redirect, as the real Hub does. A git file (``lfs=False``): the bytes
+                                     at once (200/206, Range supported) with ``ETag: "<git blob sha1>"``.
+                                     ``{rev}`` may also be the commit that revision resolves to.
   ``/cdn/{id}``                      the bytes, with Range support
+  ``/api/models/{owner}/{repo}/revision/{rev}``  ``{"sha": <commit>, "siblings": [{"rfilename": ...}]}``
+                                     listing every file added under that revision (or its commit); 404
+                                     for anything else. The commit is fixed per repository and revision
+                                     (`Mirror.hf_commit`); tests may replace it in ``hf_commits``.
+  A repository passed to `Mirror.gate` answers 401 to both unless ``Authorization: Bearer <token>``.
 
 Faults (`Faults`): cut the connection after N body bytes, flip a byte, ignore Range, answer a sequence of
 error statuses first, slow the body down. Every request is recorded and body bytes are counted, so tests
@@ -82,6 +90,20 @@ class Faults:
     chunk_delay: float = 0.0  # sleep between 1 MiB chunks (to make downloads overlap)
 
 
+@dataclass
+class HfFile:
+    """One file of a Hugging Face repository: its bytes and how the Hub declares them."""
+
+    blob: Blob
+    lfs: bool = True
+    etag: bool | str = True  # True: the Hub's headers; False: no hash declared; str: this ETag instead
+
+
+def git_blob_sha1(data: bytes) -> str:
+    """What git (and so the Hub's ETag for a non-LFS file) calls `data`: SHA-1 of ``blob <size>\\0`` + data."""
+    return hashlib.sha1(b"blob " + str(len(data)).encode() + b"\0" + data, usedforsecurity=False).hexdigest()
+
+
 @dataclass(frozen=True)
 class Record:
     method: str
@@ -122,8 +144,9 @@ class Mirror:
         self.releases: dict[str, dict[str, Blob]] = {}
         self.hidden_digests: set[tuple[str, str]] = set()  # (tag, asset) listed without a digest
         self.missing_assets: set[tuple[str, str]] = set()  # (tag, asset) listed by the API but 404
-        self.hf: dict[tuple[str, str, str], Blob] = {}
-        self.hf_no_etag: set[tuple[str, str, str]] = set()
+        self.hf: dict[tuple[str, str, str], HfFile] = {}  # (repo, revision, file)
+        self.hf_commits: dict[tuple[str, str], str] = {}  # (repo, revision) -> the commit it resolves to
+        self.hf_gated: dict[str, str] = {}  # repo -> the token that opens it
         self.faults = Faults()
         self.requests: list[Record] = []
         self.bytes_served = 0
@@ -152,13 +175,43 @@ class Mirror:
     def add_release(self, tag: str) -> None:
         self.releases.setdefault(tag, {})
 
-    def add_hf(self, repo: str, file: str, source: bytes | Path, *, revision: str = "main", etag: bool = True) -> Blob:
+    def add_hf(
+        self,
+        repo: str,
+        file: str,
+        source: bytes | Path,
+        *,
+        revision: str = "main",
+        etag: bool | str = True,
+        lfs: bool = True,
+    ) -> Blob:
+        """Serve `source` as `file` of `repo` at `revision` (and at that revision's commit).
+
+        `lfs` chooses how the Hub answers (see the module docstring). `etag` False declares no hash; a
+        string is sent verbatim as the ``ETag`` in place of the declared hashes (e.g. a weak ``W/"..."``).
+        """
         blob = Blob.of(source)
-        self.hf[(repo, revision, file)] = blob
+        if not lfs and blob.data is None:
+            raise ValueError("git files are small: pass their bytes, not a path")
+        self.hf[(repo, revision, file)] = HfFile(blob, lfs=lfs, etag=etag)
         self._blob_id(blob)
-        if not etag:
-            self.hf_no_etag.add((repo, revision, file))
+        self.hf_commit(repo, revision)
         return blob
+
+    def hf_commit(self, repo: str, revision: str) -> str:
+        """The commit `revision` of `repo` resolves to: fixed per pair unless a test replaced it.
+
+        A revision that is a commit already resolves to itself, as on the Hub.
+        """
+        if re.fullmatch(r"[0-9a-f]{40}", revision):
+            commit = revision
+        else:
+            commit = hashlib.sha1(f"{repo}@{revision}".encode(), usedforsecurity=False).hexdigest()
+        return self.hf_commits.setdefault((repo, revision), commit)
+
+    def gate(self, repo: str, token: str) -> None:
+        """Make `repo` answer 401 (as the Hub does for gated and private repositories) without `token`."""
+        self.hf_gated[repo] = token
 
     # -- addresses ------------------------------------------------------------------------------
 
@@ -220,8 +273,24 @@ class Mirror:
             return sum(1 for r in self.requests if re.search(pattern, r.path))
 
     def blob_requests(self) -> list[Record]:
+        """The requests answered with a file's bytes: storage/CDN ones, and git files served in place."""
         with self._lock:
-            return [r for r in self.requests if r.path.startswith(("/storage/", "/cdn/"))]
+            return [r for r in self.requests if r.path.startswith(("/storage/", "/cdn/")) or self._is_git_file(r.path)]
+
+    def _is_git_file(self, path: str) -> bool:
+        match = re.fullmatch(r"/hf/([^/]+/[^/]+)/resolve/([^/]+)/(.+)", path)
+        found = self._hf_file(*match.groups()) if match else None
+        return found is not None and not found.lfs
+
+    def _revision(self, repo: str, rev: str) -> str:
+        """The revision name behind `rev`, which may be a commit a revision resolves to."""
+        for (known_repo, revision), commit in self.hf_commits.items():
+            if known_repo == repo and commit == rev:
+                return revision
+        return rev
+
+    def _hf_file(self, repo: str, rev: str, file: str) -> HfFile | None:
+        return self.hf.get((repo, self._revision(repo, rev), file))
 
     # -- serving --------------------------------------------------------------------------------
 
@@ -247,14 +316,32 @@ class Mirror:
         if path == f"/api/repos/{self.slug}/releases":
             order = sorted(self.releases, key=lambda t: int(t[1:]), reverse=True)
             return self._json(h, 200, [self._release_json(t) for t in order], head=head)
+        if match := re.fullmatch(r"/hf/api/models/([^/]+/[^/]+)/revision/(.+)", path):
+            repo, rev = match.groups()
+            if self._refused(h, repo):
+                return self._json(h, 401, {"error": f"Access to model {repo} is restricted."}, head=head)
+            revision = self._revision(repo, rev)
+            files = [file for (r, v, file) in self.hf if (r, v) == (repo, revision)]
+            if not files:
+                return self._json(h, 404, {"error": f"Revision Not Found for url: {path}"}, head=head)
+            listing = {"id": repo, "sha": self.hf_commit(repo, revision), "siblings": [{"rfilename": f} for f in files]}
+            return self._json(h, 200, listing, head=head)
         if match := re.fullmatch(r"/hf/([^/]+/[^/]+)/resolve/([^/]+)/(.+)", path):
-            key = (match.group(1), match.group(2), match.group(3))
-            blob = self.hf.get(key)
-            if blob is None:
+            if self._refused(h, match.group(1)):
+                return self._send(h, 401, b"Unauthorized", head=head, extra={"X-Error-Code": "GatedRepo"})
+            found = self._hf_file(*match.groups())
+            if found is None:
                 return self._send(h, 404, b"Entry not found", head=head, extra={"X-Error-Code": "EntryNotFound"})
-            extra = {"ETag": f'"{blob.sha256}"'}
-            if key not in self.hf_no_etag:
-                extra |= {"X-Linked-Etag": f'"{blob.sha256}"', "X-Linked-Size": str(blob.size)}
+            blob = found.blob
+            if not found.lfs:
+                etag = found.etag if isinstance(found.etag, str) else f'"{git_blob_sha1(blob.data or b"")}"'
+                return self._serve_blob(h, blob, head=head, extra={"ETag": etag} if found.etag else {})
+            if isinstance(found.etag, str):
+                extra = {"ETag": found.etag}
+            else:
+                extra = {"ETag": f'"{blob.sha256}"'}
+                if found.etag:
+                    extra |= {"X-Linked-Etag": f'"{blob.sha256}"', "X-Linked-Size": str(blob.size)}
             return self._redirect(h, f"{self.url}/cdn/{self._blob_id(blob)}", extra=extra)
         if match := re.fullmatch(r"/(?:storage|cdn)/(\d+)", path):
             index = int(match.group(1))
@@ -262,6 +349,10 @@ class Mirror:
                 return self._send(h, 404, b"Not Found", head=head)
             return self._serve_blob(h, self._blobs[index], head=head)
         return self._send(h, 404, b"Not Found", head=head)
+
+    def _refused(self, h: _Handler, repo: str) -> bool:
+        token = self.hf_gated.get(repo)
+        return token is not None and h.headers.get("Authorization") != f"Bearer {token}"
 
     def _release_json(self, tag: str) -> dict[str, Any]:
         assets = []
@@ -292,7 +383,8 @@ class Mirror:
         if not head and body:
             h.wfile.write(body)
 
-    def _serve_blob(self, h: _Handler, blob: Blob, *, head: bool) -> None:
+    def _serve_blob(self, h: _Handler, blob: Blob, *, head: bool, extra: dict[str, str] | None = None) -> None:
+        """The bytes, honouring Range; `extra` headers go on 200/206 answers (not on errors or a 416)."""
         faults = self.faults
         with self._lock:
             status = faults.statuses.pop(0) if faults.statuses else None
@@ -313,6 +405,8 @@ class Mirror:
         h.send_header("Content-Type", "application/octet-stream")
         h.send_header("Accept-Ranges", "bytes")
         h.send_header("Content-Length", str(end - start))
+        for key, value in (extra or {}).items():
+            h.send_header(key, value)
         if code == 206:
             h.send_header("Content-Range", f"bytes {start}-{end - 1}/{blob.size}")
         h.end_headers()
@@ -368,4 +462,4 @@ def random_bytes(size: int, seed: int = 0) -> bytes:
     return bytes(out[:size])
 
 
-__all__ = ["Blob", "Faults", "Mirror", "Record", "random_bytes", "sha256_bytes"]
+__all__ = ["Blob", "Faults", "HfFile", "Mirror", "Record", "git_blob_sha1", "random_bytes", "sha256_bytes"]

@@ -8,15 +8,18 @@ What it guarantees, in the order a download meets them:
    whose size matches and whose recorded hash equals the wanted one is returned without any request.
 3. **Known integrity.** The expected SHA256 is the pinned one if the caller has it, else the hash the
    server declares in ``X-Linked-Etag`` on the first (pre-redirect) response, as Hugging Face does for
-   LFS files. With neither, the download is refused unless the caller explicitly allowed it.
+   LFS files. Failing both, a strong ``ETag`` of 40 hex digits on that response is taken as the git blob
+   SHA-1 of the content, which is what Hugging Face sends for small files kept in git rather than LFS.
+   With none of these, the download is refused unless the caller explicitly allowed it.
 4. **Room first.** Free disk space is checked against the remaining size before any byte is written.
 5. **Resume, don't append blindly.** Bytes land in ``<dest>.part``. A later attempt asks for the rest
    with ``Range``; a ``200`` answer (the server ignored the range) truncates the part file and starts
    clean instead of appending a second copy - the corruption peers' users complain about.
 6. **Retries.** Connection errors, timeouts, 429 and 5xx are retried with exponential backoff; the
    counter resets whenever bytes arrived, so a flaky link still finishes a large file.
-7. **Hash in the same pass** as the write. On mismatch the part file is deleted and the error names
-   the URL, the expected and the actual hash.
+7. **Hash in the same pass** as the write (the git blob SHA-1 is computed once the file is complete;
+   see `_Transfer.publish`). On mismatch the part file is deleted and the error names the URL, the
+   expected and the actual hash.
 8. **Atomic publish.** The part file is fsynced and renamed onto the destination, so the cache never
    holds a half-written file under its final name.
 
@@ -40,12 +43,13 @@ from typing import IO, Any, Final
 
 import httpx
 
-from .errors import ChecksumMismatch, DownloadError, UnverifiedDownload
+from .errors import ChecksumMismatch, DownloadError, GitBlobMismatch, UnverifiedDownload
 from .files import (
     DownloadResult,
     cached_file,
     check_disk_space,
     file_lock,
+    git_blob_etag,
     lock_path,
     meta_path,
     normalize_sha256,
@@ -132,7 +136,8 @@ def _open(client: httpx.Client, url: str, headers: Mapping[str, str]) -> tuple[h
     raise DownloadError(f"Too many redirects (more than {MAX_REDIRECTS}) starting at {url}.", url=url)
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def retry_after(response: httpx.Response) -> float | None:
+    """The seconds a ``Retry-After`` header asks for (None when absent or an HTTP date)."""
     value = response.headers.get("retry-after", "")
     try:
         return float(value)
@@ -244,6 +249,7 @@ class _Transfer:
         self.reporter = reporter
         self.label = label
         self.expected: str | None = self.pinned
+        self.git_sha1: str | None = None  # the git blob SHA-1 to check instead, when that is all there is
         self.verified_by = "pinned" if self.pinned else "unverified"
         self.hasher = hashlib.sha256()
         self.offset = 0
@@ -266,17 +272,30 @@ class _Transfer:
         self.hasher = hashlib.sha256()
         self.offset = 0
 
+    def _declares(self, first: httpx.Headers) -> bool:
+        """Whether this response gives us a hash to check (or the caller needs none)."""
+        return bool(
+            self.pinned
+            or normalize_sha256(first.get("x-linked-etag"))
+            or git_blob_etag(first.get("etag"))
+            or self.allow_unverified
+        )
+
     def _expect_from(self, first: httpx.Headers) -> None:
+        """Take the expected hash from the first response: pinned > X-Linked-Etag > git blob ETag."""
         if self.pinned:
             return
         declared = normalize_sha256(first.get("x-linked-etag"))
+        git_sha1 = git_blob_etag(first.get("etag"))
         if declared:
-            self.expected, self.verified_by = declared, "x-linked-etag"
+            self.expected, self.git_sha1, self.verified_by = declared, None, "x-linked-etag"
+        elif git_sha1:
+            self.expected, self.git_sha1, self.verified_by = None, git_sha1, "git-blob-sha1"
         elif not self.allow_unverified:
             raise UnverifiedDownload(
                 f"Refusing to download {self.url}: no SHA256 is pinned for it and the server declares "
-                "none (no X-Linked-Etag header). Pin one (for a URL, append #sha256=<hex>) or pass "
-                "--allow-unverified to accept the file as it comes.",
+                "no hash (no X-Linked-Etag header, no git blob SHA-1 as a strong ETag). Pin one (for a "
+                "URL, append #sha256=<hex>) or pass --allow-unverified to accept the file as it comes.",
                 url=self.url,
             )
 
@@ -292,10 +311,14 @@ class _Transfer:
         try:
             status = response.status_code
             if status in RETRYABLE_STATUSES:
-                raise _Retry(f"HTTP {status}", _retry_after(response))
+                raise _Retry(f"HTTP {status}", retry_after(response))
             if status == 416 and self.offset:
                 _, total = _content_range(response)
                 if total is not None and total == self.offset:
+                    if not self._declares(first):
+                        # Servers need not repeat the ETag on a 416; a full answer will carry it. Only
+                        # files without an X-Linked-Etag (small git files) get here, so starting over is cheap.
+                        raise _Restart("the answer to the resume request declares no hash")
                     self._expect_from(first)
                     return True  # the part file already holds every byte
                 raise _Restart(f"server cannot resume at byte {self.offset}")
@@ -386,14 +409,24 @@ class _Transfer:
         if self.expected is not None and actual != self.expected:
             self.part.unlink(missing_ok=True)
             raise ChecksumMismatch(url=self.url, expected=self.expected, actual=actual)
+        if self.git_sha1 is not None:
+            # Read the finished part file once more rather than feed a second hasher through the sink
+            # and the resume logic: files kept in git are small (large ones live in LFS and carry an
+            # X-Linked-Etag instead), so the extra read costs next to nothing.
+            actual_git = _git_blob_sha1(self.part)
+            if actual_git != self.git_sha1:
+                self.part.unlink(missing_ok=True)
+                raise GitBlobMismatch(url=self.url, expected=self.git_sha1, actual=actual_git)
         size = self.part.stat().st_size
-        meta = {
+        meta: dict[str, Any] = {
             "url": self.url,
-            "sha256": actual,
+            "sha256": actual,  # always the real SHA256, so a later pinned lookup can reuse the file
             "size": size,
             "verified_by": self.verified_by,
             "downloaded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
+        if self.git_sha1 is not None:
+            meta["git_blob_sha1"] = self.git_sha1
         # Data first, then the sidecar: a crash in between leaves a file without a sidecar, which the
         # next run does not trust and downloads again - never a sidecar vouching for a missing file.
         meta_path(self.dest).unlink(missing_ok=True)
@@ -408,6 +441,15 @@ class _Transfer:
             fetched=self.fetched,
             resumed_from=self.resumed_from,
         )
+
+
+def _git_blob_sha1(path: Path) -> str:
+    """The hash git gives `path`'s content as a blob: SHA-1 over ``blob <size>\\0`` and the bytes."""
+    digest = hashlib.sha1(f"blob {path.stat().st_size}\0".encode(), usedforsecurity=False)
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK_SIZE):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def download(
@@ -426,7 +468,8 @@ def download(
     """Download `url` to `dest`, verified, resumable, once. See the module docstring for the rules.
 
     `sha256`/`size` pin what the file must be. `allow_unverified` accepts a file that has neither a
-    pinned nor a server-declared hash. `headers` are sent to the first host only.
+    pinned nor a server-declared hash (X-Linked-Etag, or a git blob SHA-1 ETag). `headers` are sent to
+    the first host only.
     """
     reporter = progress or NullProgress()
     retry = retry or RetryPolicy()

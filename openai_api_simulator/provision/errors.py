@@ -8,6 +8,7 @@ Exception tree::
         ├── ReleaseError                the release could not be resolved (no tag, asset missing)
         ├── DownloadError               network or HTTP failure after retries
         │   ├── ChecksumMismatch        the bytes do not hash to the expected SHA256
+        │   │   └── GitBlobMismatch     ... or to the git blob SHA-1 the server's ETag declares
         │   └── UnverifiedDownload      no hash to check against and the user did not opt out
         ├── InsufficientDiskSpace       not enough free space before starting
         ├── UnsafeArchive               an archive entry would land outside the target folder
@@ -51,6 +52,25 @@ class ChecksumMismatch(DownloadError):
             f"SHA256 mismatch for {url}: expected {expected}, got {actual}. The partial file was "
             "deleted; run the command again to download it afresh. If it fails again, the mirror "
             "or the pinned hash is wrong.",
+            url=url,
+        )
+        self.expected = expected
+        self.actual = actual
+
+
+class GitBlobMismatch(ChecksumMismatch):
+    """The downloaded bytes do not match the git blob SHA-1 the server declared in its ``ETag``.
+
+    A `ChecksumMismatch`, so whatever handles a wrong SHA256 (the one fresh retry of a resumed file, the
+    callers' ``except``) handles this too; only the message differs, because the hash is a different one.
+    """
+
+    def __init__(self, *, url: str, expected: str, actual: str) -> None:
+        DownloadError.__init__(
+            self,
+            f"Git blob SHA-1 mismatch for {url}: its ETag declares the git blob hash {expected}, the bytes "
+            f"received hash to {actual}. The partial file was deleted; run the command again to download "
+            "it afresh. If it fails again, the mirror serves other bytes than its ETag describes.",
             url=url,
         )
         self.expected = expected

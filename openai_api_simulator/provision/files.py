@@ -8,8 +8,8 @@ Every downloaded file ``<dest>`` has up to three companions beside it:
 * ``<dest>.lock`` - the inter-process lock that makes concurrent runs fetch a file once.
 
 Also here: the free-space check run before bytes are written or an archive is unpacked, reading the
-SHA256 forms servers send (`normalize_sha256`), and the atomic JSON write used for sidecars, install
-manifests and the release cache.
+hash forms servers send (`normalize_sha256`, `git_blob_etag`), and the atomic JSON write used for
+sidecars, install manifests and the release cache.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ DISK_MARGIN: Final = 16 * 1024 * 1024
 LOCK_WAIT_SECONDS: Final = 4 * 3600.0
 
 _SHA256_RE: Final = re.compile(r"^[0-9a-f]{64}$")
+_SHA1_RE: Final = re.compile(r"^[0-9a-f]{40}$")
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class DownloadResult:
     url: str
     size: int
     sha256: str
-    verified_by: str  # "pinned" | "x-linked-etag" | "unverified"
+    verified_by: str  # "pinned" | "x-linked-etag" | "git-blob-sha1" | "unverified"
     cached: bool = False  # True when no byte was fetched in this call
     fetched: int = 0  # bytes received over the network in this call
     resumed_from: int = 0  # bytes already on disk when the transfer started
@@ -85,6 +86,21 @@ def normalize_sha256(value: str | None) -> str | None:
         text = text[7:]
     text = text.lower()
     return text if _SHA256_RE.match(text) else None
+
+
+def git_blob_etag(value: str | None) -> str | None:
+    """The git blob SHA-1 in an ``ETag`` such as ``"<40 hex>"`` (what Hugging Face sends for non-LFS files).
+
+    Only a strong ETag counts: a weak one (``W/"..."``) promises equivalent content, not these bytes, so
+    it is no content hash.
+    """
+    if not value:
+        return None
+    text = value.strip()
+    if text.startswith("W/"):
+        return None
+    text = text.strip('"').lower()
+    return text if _SHA1_RE.match(text) else None
 
 
 def meta_path(dest: Path) -> Path:

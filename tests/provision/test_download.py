@@ -17,11 +17,12 @@ from openai_api_simulator.provision import files
 from openai_api_simulator.provision.errors import (
     ChecksumMismatch,
     DownloadError,
+    GitBlobMismatch,
     InsufficientDiskSpace,
     UnverifiedDownload,
 )
 from openai_api_simulator.provision.progress import NullProgress, PlainProgress
-from tests.support.mirror import Mirror, random_bytes, sha256_bytes
+from tests.support.mirror import Mirror, git_blob_sha1, random_bytes, sha256_bytes
 from tests.support.provision import tree
 
 SIZE = 6 * 1024 * 1024 + 123  # several chunks, not a multiple of the chunk size
@@ -287,3 +288,104 @@ def test_sink_stops_taking_batches_after_a_write_error(tmp_path: Path) -> None:
     assert not sink.put(bytearray(b"z"))
     with pytest.raises(OSError, match="No space left"):
         sink.close()
+
+
+# -- small git files: verified by the git blob SHA-1 in their ETag -------------------------------------
+
+GIT = b'{"step": 650, "model_config": {"n_layer": 20}}\n' * 200  # a small non-LFS file, ~9 KB
+
+
+def git_file(mirror: Mirror, data: bytes = GIT, *, etag: bool | str = True) -> str:
+    mirror.add_hf("org/repo", "meta_000650.json", data, lfs=False, etag=etag)
+    return f"{mirror.hf_endpoint}/org/repo/resolve/main/meta_000650.json"
+
+
+def test_git_file_is_verified_by_its_blob_sha1_and_the_sidecar_says_so(mirror: Mirror, tmp_path: Path) -> None:
+    url = git_file(mirror)
+    result = dl.download(url, tmp_path / "meta.json")
+    assert (tmp_path / "meta.json").read_bytes() == GIT
+    assert (result.verified_by, result.sha256, result.size) == ("git-blob-sha1", sha256_bytes(GIT), len(GIT))
+    meta = files.read_meta(tmp_path / "meta.json")
+    assert meta is not None
+    assert (meta["verified_by"], meta["sha256"], meta["git_blob_sha1"]) == (
+        "git-blob-sha1",
+        sha256_bytes(GIT),
+        git_blob_sha1(GIT),
+    )
+    assert [r.path for r in mirror.requests] == ["/hf/org/repo/resolve/main/meta_000650.json"]  # no redirect
+    mirror.reset_stats()
+    assert dl.download(url, tmp_path / "meta.json").cached and mirror.count() == 0
+
+
+def test_git_blob_sha1_is_the_one_git_computes() -> None:
+    # `git hash-object` of "hello\n" - a known value, so neither side of the check can drift alone.
+    assert git_blob_sha1(b"hello\n") == "ce013625030ba8dba906f756967f9e9ca394464a"
+
+
+def test_corrupted_git_file_is_a_mismatch_naming_both_sha1s_and_leaves_nothing(mirror: Mirror, tmp_path: Path) -> None:
+    url = git_file(mirror)
+    mirror.faults.flip_at = 100  # other bytes under the same ETag
+    corrupt = bytearray(GIT)
+    corrupt[100] ^= 0xFF
+    with pytest.raises(GitBlobMismatch) as info:
+        dl.download(url, tmp_path / "meta.json")
+    assert isinstance(info.value, ChecksumMismatch)  # callers handling a bad SHA256 handle this too
+    message = str(info.value)
+    assert url in message
+    assert git_blob_sha1(GIT) in message
+    assert git_blob_sha1(bytes(corrupt)) in message
+    assert "git blob" in message
+    assert tree(tmp_path) == ["meta.json.lock"]
+
+
+def test_weak_etag_is_no_content_hash_and_the_download_is_refused(mirror: Mirror, tmp_path: Path) -> None:
+    url = git_file(mirror, etag=f'W/"{git_blob_sha1(GIT)}"')
+    with pytest.raises(UnverifiedDownload, match=r"no git blob SHA-1"):
+        dl.download(url, tmp_path / "meta.json")
+    assert tree(tmp_path) == ["meta.json.lock"]
+    allowed = dl.download(url, tmp_path / "meta.json", allow_unverified=True)
+    assert allowed.verified_by == "unverified"
+
+
+def test_git_file_without_an_etag_is_still_refused(mirror: Mirror, tmp_path: Path) -> None:
+    with pytest.raises(UnverifiedDownload):
+        dl.download(git_file(mirror, etag=False), tmp_path / "meta.json")
+
+
+def test_a_pinned_sha256_wins_over_the_git_etag(mirror: Mirror, tmp_path: Path) -> None:
+    url = git_file(mirror, etag=f'"{"0" * 40}"')  # a wrong git hash: checking it would fail
+    result = dl.download(url, tmp_path / "meta.json", sha256=sha256_bytes(GIT))
+    assert result.verified_by == "pinned"
+
+
+def test_x_linked_etag_wins_over_a_git_etag(tmp_path: Path) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "hub.test":
+            headers = {
+                "Location": "https://cdn.test/b",
+                "X-Linked-Etag": f'"{sha256_bytes(GIT)}"',
+                "ETag": f'"{"0" * 40}"',
+            }
+            return httpx.Response(302, headers=headers)
+        return httpx.Response(200, stream=httpx.ByteStream(GIT))
+
+    with httpx.Client(transport=httpx.MockTransport(handler)) as client:
+        result = dl.download("https://hub.test/o/r/resolve/main/f.json", tmp_path / "f.json", client=client)
+    assert result.verified_by == "x-linked-etag"
+
+
+def test_interrupted_git_file_resumes_and_is_verified_over_all_its_bytes(mirror: Mirror, tmp_path: Path) -> None:
+    url = git_file(mirror)
+    mirror.faults.cut_after = 3000
+    result = dl.download(url, tmp_path / "meta.json", retry=FAST)
+    assert (result.verified_by, (tmp_path / "meta.json").read_bytes() == GIT) == ("git-blob-sha1", True)
+    assert [r.range for r in mirror.blob_requests()] == [None, "bytes=3000-"]
+    assert mirror.bytes_served == len(GIT)
+
+
+def test_complete_git_part_file_answered_416_without_etag_is_fetched_again(mirror: Mirror, tmp_path: Path) -> None:
+    url = git_file(mirror)
+    (tmp_path / "meta.json.part").write_bytes(GIT)
+    result = dl.download(url, tmp_path / "meta.json")
+    assert result.verified_by == "git-blob-sha1"
+    assert [r.range for r in mirror.blob_requests()] == [f"bytes={len(GIT)}-", None]

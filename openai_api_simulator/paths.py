@@ -45,6 +45,11 @@ def downloads_dir() -> Path:
     return cache_dir() / "downloads"
 
 
+def hub_dir() -> Path:
+    """Hugging Face repository listings remembered per revision (which commit, which files)."""
+    return cache_dir() / "hub"
+
+
 def releases_dir() -> Path:
     """Release metadata remembered per tag (GitHub's API is rate-limited, so ask once)."""
     return cache_dir() / "releases"

@@ -27,7 +27,7 @@ from openai_api_simulator.provision.llama import installed_all
 from openai_api_simulator.provision.models import cached_models
 from openai_api_simulator.provision.progress import megabytes
 
-_SECTIONS = ("llama.cpp", "models", "downloads", "releases")
+_SECTIONS = ("llama.cpp", "models", "downloads", "releases", "hub")
 
 
 def provision_options(
@@ -110,7 +110,7 @@ def cache_list() -> None:
 def cache_clear(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
-    """Delete everything this tool downloaded (llama.cpp builds, models, partial downloads)."""
+    """Delete everything this tool downloaded (llama.cpp builds, models, partial downloads, listings)."""
     root = paths.cache_dir()
     targets = [root / name for name in _SECTIONS if (root / name).exists()]
     if not targets:

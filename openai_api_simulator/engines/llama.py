@@ -17,17 +17,14 @@ Decisions, each testable without a GPU:
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Final, Literal, TypeVar
 
-import psutil
-
 from openai_api_simulator.api.endpoints import NAMES
-from openai_api_simulator.engines.base import Engine, Identity, Launch
+from openai_api_simulator.engines.base import Engine, Identity, Launch, physical_cores
 from openai_api_simulator.engines.launch import LaunchSpec
 from openai_api_simulator.provision import (
     LlamaInstall,
@@ -60,10 +57,6 @@ class LlamaOptions:
     port: int | None = None  # None: a free port on each launch
     ready_timeout: float | None = None  # None: scaled with the model size
     extra_args: tuple[str, ...] = ()  # passed through after `--`
-
-
-def physical_cores() -> int:
-    return psutil.cpu_count(logical=False) or os.cpu_count() or 1
 
 
 def uses_gpu(install: LlamaInstall, platform: Platform, mode: GpuMode) -> bool:

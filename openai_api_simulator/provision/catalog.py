@@ -44,7 +44,7 @@ class CatalogEntry:
     id: str  # short name used on the command line and as the served model id
     engine: str  # the kind of engine that runs the file, e.g. "llama.cpp"; the engines layer interprets it
     repo: str  # Hugging Face "owner/name"
-    file: str  # path of the GGUF inside the repo
+    file: str | None  # path of the GGUF inside the repo; None when the model is the whole repository (nanochat)
     revision: str  # branch or commit id
     size: int | None  # bytes, when pinned
     sha256: str | None  # lower-case hex, when pinned
@@ -57,11 +57,13 @@ class CatalogEntry:
 def _entry(raw: Any, where: str) -> CatalogEntry:
     if not isinstance(raw, dict) or set(raw) != set(_FIELDS):
         raise ValueError(f"{where}: an entry must have exactly the fields {', '.join(_FIELDS)}")
-    for name in ("id", "engine", "repo", "file", "revision", "license", "owner", "description"):
+    for name in ("id", "engine", "repo", "revision", "license", "owner", "description"):
         if not isinstance(raw[name], str) or not raw[name]:
             raise ValueError(f"{where}: {name} must be a non-empty string")
-    if raw["repo"].count("/") != 1 or not raw["file"].endswith(".gguf"):
-        raise ValueError(f"{where}: repo must be owner/name and file a .gguf")
+    if raw["repo"].count("/") != 1:
+        raise ValueError(f"{where}: repo must be owner/name")
+    if raw["file"] is not None and (not isinstance(raw["file"], str) or not raw["file"].endswith(".gguf")):
+        raise ValueError(f"{where}: file must be a .gguf path, or null for a model that is the whole repository")
     if not isinstance(raw["context_length"], int) or raw["context_length"] <= 0:
         raise ValueError(f"{where}: context_length must be a positive integer")
     if raw["size"] is not None and (not isinstance(raw["size"], int) or raw["size"] <= 0):

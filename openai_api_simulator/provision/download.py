@@ -236,6 +236,7 @@ class _Transfer:
         headers: Mapping[str, str],
         reporter: ProgressReporter,
         label: str,
+        git_etag: bool = False,
     ) -> None:
         self.url = url
         self.dest = dest
@@ -248,6 +249,7 @@ class _Transfer:
         self.headers = dict(headers)
         self.reporter = reporter
         self.label = label
+        self.git_etag = git_etag
         self.expected: str | None = self.pinned
         self.git_sha1: str | None = None  # the git blob SHA-1 to check instead, when that is all there is
         self.verified_by = "pinned" if self.pinned else "unverified"
@@ -277,16 +279,21 @@ class _Transfer:
         return bool(
             self.pinned
             or normalize_sha256(first.get("x-linked-etag"))
-            or git_blob_etag(first.get("etag"))
+            or self._git_sha1(first)
             or self.allow_unverified
         )
+
+    def _git_sha1(self, first: httpx.Headers) -> str | None:
+        # Only the Hub is known to mean its 40-hex ETags as git blob hashes; another server's may be a plain
+        # SHA-1 of the bytes (or anything), and trusting it would fail good downloads.
+        return git_blob_etag(first.get("etag")) if self.git_etag else None
 
     def _expect_from(self, first: httpx.Headers) -> None:
         """Take the expected hash from the first response: pinned > X-Linked-Etag > git blob ETag."""
         if self.pinned:
             return
         declared = normalize_sha256(first.get("x-linked-etag"))
-        git_sha1 = git_blob_etag(first.get("etag"))
+        git_sha1 = self._git_sha1(first)
         if declared:
             self.expected, self.git_sha1, self.verified_by = declared, None, "x-linked-etag"
         elif git_sha1:
@@ -464,12 +471,13 @@ def download(
     progress: ProgressReporter | None = None,
     label: str | None = None,
     retry: RetryPolicy | None = None,
+    git_etag: bool = False,
 ) -> DownloadResult:
     """Download `url` to `dest`, verified, resumable, once. See the module docstring for the rules.
 
     `sha256`/`size` pin what the file must be. `allow_unverified` accepts a file that has neither a
-    pinned nor a server-declared hash (X-Linked-Etag, or a git blob SHA-1 ETag). `headers` are sent to
-    the first host only.
+    pinned nor a server-declared hash (X-Linked-Etag, or - with `git_etag`, for Hugging Face files only - a
+    git blob SHA-1 ETag). `headers` are sent to the first host only.
     """
     reporter = progress or NullProgress()
     retry = retry or RetryPolicy()
@@ -488,6 +496,7 @@ def download(
             headers=headers or {},
             reporter=reporter,
             label=label,
+            git_etag=git_etag,
         )
         own_client = client is None
         http = client or make_client()

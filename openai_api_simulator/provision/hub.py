@@ -292,6 +292,7 @@ def fetch_file(snapshot: RepoSnapshot, path: str, options: ProvisionOptions) -> 
     return download(
         url,
         dest,
+        git_etag=True,
         allow_unverified=options.allow_unverified,
         client=options.client,
         headers=settings.hf_auth_headers(url, endpoint),

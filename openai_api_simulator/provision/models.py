@@ -107,6 +107,11 @@ def parse_model_spec(spec: str | None, *, hf_endpoint: str | None = None) -> Mod
         return ModelSource(kind="url", name=name, url=url, sha256=sha)
     entry = get_entry(text)
     if entry is not None:
+        if entry.file is None:
+            raise ModelSpecError(
+                f"The catalogue model {entry.id!r} is a whole repository ({entry.repo}) for the {entry.engine} engine, "
+                "not a GGUF file."
+            )
         source = _hf_source(entry.repo, entry.file, entry.revision, endpoint, entry.id)
         return ModelSource(
             kind="catalog",
@@ -216,6 +221,7 @@ def ensure_model(spec: str | None = None, options: ProvisionOptions = ProvisionO
             progress=options.progress,
             label=source.name,
             retry=options.retry,
+            git_etag=source.kind in ("catalog", "hf"),  # a Hub file: its strong ETag is the git blob SHA-1
         )
     finally:
         if own_client and http is not None:

@@ -47,3 +47,10 @@ def test_run_events_read_like_the_docs(printed: io.StringIO, tmp_path: Path) -> 
     assert "Error: gave up\nStopping: the model cannot be served." in text
     assert "Ready in 0.4 s — OpenAI-compatible API at http://127.0.0.1:3080/v1" in text
     assert "Authorization" not in text and "  stop:   Ctrl+C" in text
+
+
+def test_brackets_in_messages_are_printed_not_read_as_markup(monkeypatch: pytest.MonkeyPatch) -> None:
+    buffer = io.StringIO()
+    monkeypatch.setattr(output, "err", Console(file=buffer, width=200, highlight=False, soft_wrap=True))
+    output.error("Install the extra: pip install 'openai-api-simulator[nanochat]' [bold]now[/]")
+    assert buffer.getvalue() == "Error: Install the extra: pip install 'openai-api-simulator[nanochat]' [bold]now[/]\n"

@@ -7,7 +7,7 @@ from typing import cast
 
 import pytest
 
-from openai_api_simulator.engines.base import Identity
+from openai_api_simulator.engines.base import Identity, physical_cores
 from openai_api_simulator.engines.llama import (
     GpuMode,
     LlamaConfig,
@@ -16,7 +16,6 @@ from openai_api_simulator.engines.llama import (
     LlamaPrepared,
     build_label,
     build_launch,
-    physical_cores,
 )
 from openai_api_simulator.provision import LlamaInstall, ModelFile, Platform
 from openai_api_simulator.provision.catalog import get_entry

@@ -14,10 +14,12 @@ def test_catalogue_lists_the_required_small_instruct_models() -> None:
     entries = {e.id: e for e in catalog.load_catalog()}
     assert {"smollm2-135m", "smollm2-360m", "qwen2.5-0.5b", "gemma-3-270m", "smollm2-135m-q4_1"} <= set(entries)
     for model_id in ("smollm2-135m", "smollm2-360m", "qwen2.5-0.5b", "gemma-3-270m"):
-        assert "q4_k_m" in entries[model_id].file.lower()
+        assert "q4_k_m" in (entries[model_id].file or "").lower()
     assert entries["qwen2.5-0.5b"].repo == "Qwen/Qwen2.5-0.5B-Instruct-GGUF"
     assert entries["gemma-3-270m"].license == "gemma"
-    assert {e.engine for e in entries.values()} == {"llama.cpp"}
+    assert {e.id for e in entries.values() if e.engine != "llama.cpp"} == {"nanochat"}
+    nanochat = entries["nanochat"]
+    assert (nanochat.repo, nanochat.file, nanochat.owner) == ("sdobson/nanochat", None, "sdobson")
 
 
 def test_catalogue_pins_hashes_only_to_immutable_revisions() -> None:

@@ -302,7 +302,7 @@ def git_file(mirror: Mirror, data: bytes = GIT, *, etag: bool | str = True) -> s
 
 def test_git_file_is_verified_by_its_blob_sha1_and_the_sidecar_says_so(mirror: Mirror, tmp_path: Path) -> None:
     url = git_file(mirror)
-    result = dl.download(url, tmp_path / "meta.json")
+    result = dl.download(url, tmp_path / "meta.json", git_etag=True)
     assert (tmp_path / "meta.json").read_bytes() == GIT
     assert (result.verified_by, result.sha256, result.size) == ("git-blob-sha1", sha256_bytes(GIT), len(GIT))
     meta = files.read_meta(tmp_path / "meta.json")
@@ -314,7 +314,7 @@ def test_git_file_is_verified_by_its_blob_sha1_and_the_sidecar_says_so(mirror: M
     )
     assert [r.path for r in mirror.requests] == ["/hf/org/repo/resolve/main/meta_000650.json"]  # no redirect
     mirror.reset_stats()
-    assert dl.download(url, tmp_path / "meta.json").cached and mirror.count() == 0
+    assert dl.download(url, tmp_path / "meta.json", git_etag=True).cached and mirror.count() == 0
 
 
 def test_git_blob_sha1_is_the_one_git_computes() -> None:
@@ -328,7 +328,7 @@ def test_corrupted_git_file_is_a_mismatch_naming_both_sha1s_and_leaves_nothing(m
     corrupt = bytearray(GIT)
     corrupt[100] ^= 0xFF
     with pytest.raises(GitBlobMismatch) as info:
-        dl.download(url, tmp_path / "meta.json")
+        dl.download(url, tmp_path / "meta.json", git_etag=True)
     assert isinstance(info.value, ChecksumMismatch)  # callers handling a bad SHA256 handle this too
     message = str(info.value)
     assert url in message
@@ -341,20 +341,20 @@ def test_corrupted_git_file_is_a_mismatch_naming_both_sha1s_and_leaves_nothing(m
 def test_weak_etag_is_no_content_hash_and_the_download_is_refused(mirror: Mirror, tmp_path: Path) -> None:
     url = git_file(mirror, etag=f'W/"{git_blob_sha1(GIT)}"')
     with pytest.raises(UnverifiedDownload, match=r"no git blob SHA-1"):
-        dl.download(url, tmp_path / "meta.json")
+        dl.download(url, tmp_path / "meta.json", git_etag=True)
     assert tree(tmp_path) == ["meta.json.lock"]
-    allowed = dl.download(url, tmp_path / "meta.json", allow_unverified=True)
+    allowed = dl.download(url, tmp_path / "meta.json", allow_unverified=True, git_etag=True)
     assert allowed.verified_by == "unverified"
 
 
 def test_git_file_without_an_etag_is_still_refused(mirror: Mirror, tmp_path: Path) -> None:
     with pytest.raises(UnverifiedDownload):
-        dl.download(git_file(mirror, etag=False), tmp_path / "meta.json")
+        dl.download(git_file(mirror, etag=False), tmp_path / "meta.json", git_etag=True)
 
 
 def test_a_pinned_sha256_wins_over_the_git_etag(mirror: Mirror, tmp_path: Path) -> None:
     url = git_file(mirror, etag=f'"{"0" * 40}"')  # a wrong git hash: checking it would fail
-    result = dl.download(url, tmp_path / "meta.json", sha256=sha256_bytes(GIT))
+    result = dl.download(url, tmp_path / "meta.json", sha256=sha256_bytes(GIT), git_etag=True)
     assert result.verified_by == "pinned"
 
 
@@ -370,14 +370,16 @@ def test_x_linked_etag_wins_over_a_git_etag(tmp_path: Path) -> None:
         return httpx.Response(200, stream=httpx.ByteStream(GIT))
 
     with httpx.Client(transport=httpx.MockTransport(handler)) as client:
-        result = dl.download("https://hub.test/o/r/resolve/main/f.json", tmp_path / "f.json", client=client)
+        result = dl.download(
+            "https://hub.test/o/r/resolve/main/f.json", tmp_path / "f.json", client=client, git_etag=True
+        )
     assert result.verified_by == "x-linked-etag"
 
 
 def test_interrupted_git_file_resumes_and_is_verified_over_all_its_bytes(mirror: Mirror, tmp_path: Path) -> None:
     url = git_file(mirror)
     mirror.faults.cut_after = 3000
-    result = dl.download(url, tmp_path / "meta.json", retry=FAST)
+    result = dl.download(url, tmp_path / "meta.json", retry=FAST, git_etag=True)
     assert (result.verified_by, (tmp_path / "meta.json").read_bytes() == GIT) == ("git-blob-sha1", True)
     assert [r.range for r in mirror.blob_requests()] == [None, "bytes=3000-"]
     assert mirror.bytes_served == len(GIT)
@@ -386,6 +388,14 @@ def test_interrupted_git_file_resumes_and_is_verified_over_all_its_bytes(mirror:
 def test_complete_git_part_file_answered_416_without_etag_is_fetched_again(mirror: Mirror, tmp_path: Path) -> None:
     url = git_file(mirror)
     (tmp_path / "meta.json.part").write_bytes(GIT)
-    result = dl.download(url, tmp_path / "meta.json")
+    result = dl.download(url, tmp_path / "meta.json", git_etag=True)
     assert result.verified_by == "git-blob-sha1"
     assert [r.range for r in mirror.blob_requests()] == [f"bytes={len(GIT)}-", None]
+
+
+def test_a_40_hex_etag_from_another_server_is_no_git_hash(mirror: Mirror, tmp_path: Path) -> None:
+    """Only Hub downloads read a strong 40-hex ETag as a git blob SHA-1; elsewhere it proves nothing."""
+    url = git_file(mirror)
+    with pytest.raises(UnverifiedDownload):
+        dl.download(url, tmp_path / "meta.json")
+    assert not (tmp_path / "meta.json").exists()

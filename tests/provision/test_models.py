@@ -86,6 +86,7 @@ def test_catalogue_model_by_name_uses_its_pinned_revision(mirror_env: Mirror, mo
         description="test",
     )
     monkeypatch.setattr(catalog, "_load", lambda: ("tiny", (entry,)))
+    assert entry.file is not None
     mirror_env.add_hf(entry.repo, entry.file, GGUF, revision=entry.revision, etag=False)
     got = ensure_model("tiny")
     assert (got.entry, got.sha256) == (entry, entry.sha256)

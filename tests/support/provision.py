@@ -202,7 +202,7 @@ def tree(root: Path) -> list[str]:
 def real_mirror(mirror_env: Mirror, rig: Rig, rig_release: RigRelease) -> Mirror:
     """The loopback mirror serving the real llama-server release and the default catalogue model."""
     entry = catalog.get_entry(catalog.default_model_id())
-    assert entry is not None
+    assert entry is not None and entry.file is not None
     mirror_env.add_asset(rig_release.tag, rig_release.tar.name, rig_release.tar)
     mirror_env.latest = rig_release.tag
     mirror_env.add_hf(entry.repo, entry.file, rig.gguf, revision=entry.revision)

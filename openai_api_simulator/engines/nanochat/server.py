@@ -70,10 +70,12 @@ class Job:
 class Engine:
     """The loaded model (once it is), and the one thread that generates with it."""
 
-    def __init__(self, served_name: str) -> None:
+    def __init__(self, served_name: str, max_waiting: int = MAX_WAITING) -> None:
         self.served_name = served_name
+        self.max_waiting = max_waiting
         self.generator: Generator | None = None
-        self.jobs: queue.Queue[Job] = queue.Queue(maxsize=MAX_WAITING + 1)
+        # The job being answered has left the queue: what the queue holds is what waits.
+        self.jobs: queue.Queue[Job] = queue.Queue(maxsize=max(1, max_waiting))
         self.busy = threading.Lock()  # held while a job is being answered
 
     def work(self) -> None:
@@ -85,6 +87,10 @@ class Engine:
                     if job.cancelled.is_set():
                         continue
                     for event in self.generator.stream(job.prompt, job.request.sampling, job.cancelled):
+                        if isinstance(event, Finish) and event.reason == "cancelled":
+                            log.warning(
+                                "generation cancelled after %d tokens: the client went away", event.completion_tokens
+                            )
                         job.put(event)
                 except BaseException as exc:  # a bug or the device failing: the client hears it, the engine goes on
                     log.exception("generation failed")
@@ -258,6 +264,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--max-waiting", type=int, default=MAX_WAITING, help="requests queued behind the current one")
     args = parser.parse_args(argv)
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(asctime)s nanochat: %(message)s")
 
@@ -266,7 +273,7 @@ def main(argv: list[str] | None = None) -> None:
     from openai_api_simulator.errors import StartupError
     from openai_api_simulator.server import Server, bind_socket
 
-    engine = Engine(args.served_name)
+    engine = Engine(args.served_name, args.max_waiting)
     app = create_app(engine, lambda: _load(engine, args))
     try:
         sock = bind_socket(args.host, args.port)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -39,13 +40,13 @@ class Engine:
         return httpx.post(f"{self.url}/v1/chat/completions", json=body, headers=headers, timeout=60, **kwargs)  # type: ignore[arg-type]
 
 
-def start(ckpt: Checkpoint, model_dir: Path, log: Path) -> Engine:
+def start(ckpt: Checkpoint, model_dir: Path, log: Path, *extra: str) -> Engine:
     port = free_port()
     argv = [
         sys.executable, "-m", "openai_api_simulator.engines.nanochat.server", "--port", str(port),
         "--model-dir", str(model_dir), "--raw-model", str(ckpt.model), "--raw-meta", str(ckpt.meta),
         "--raw-tokenizer", str(ckpt.tokenizer), "--served-name", "nanochat", "--device", "cpu",
-        "--dtype", "float32", "--threads", "1",
+        "--dtype", "float32", "--threads", "1", *extra,
     ]  # fmt: skip
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -188,3 +189,44 @@ def test_a_checkpoint_that_cannot_load_ends_the_engine_with_the_reason(ckpt: Che
     done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert "could not load" in done.stderr and str(broken) in done.stderr
+
+
+@pytest.fixture(scope="module")
+def long_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """An engine with a long context and one place in its queue: room for long answers and a full queue."""
+    folder = tmp_path_factory.mktemp("long")
+    ckpt = write_checkpoint(folder / "raw", sequence_len=2048, seed=3)
+    running = start(ckpt, folder / "converted", folder / "engine.log", "--max-waiting", "1")
+    try:
+        yield running
+    finally:
+        stop(running)
+
+
+LONG = {"model": "nanochat", "messages": QUESTION, "temperature": 0, "max_tokens": 2000, "stream": True}
+
+
+def test_a_client_that_disconnects_stops_its_generation(long_engine: Engine) -> None:
+    headers = {"Authorization": f"Bearer {KEY}"}
+    with httpx.stream("POST", f"{long_engine.url}/v1/chat/completions", json=LONG, headers=headers, timeout=60) as r:
+        next(r.iter_lines())  # the first chunk, then hang up
+    deadline = time.monotonic() + 30
+    while "cancelled after" not in long_engine.log.read_text():
+        assert time.monotonic() < deadline, long_engine.log.read_text()
+        time.sleep(0.05)
+    cancelled = re.search(r"cancelled after (\d+) tokens", long_engine.log.read_text())
+    assert cancelled is not None and int(cancelled.group(1)) < 1900  # it stopped, well before max_tokens
+
+
+def test_past_the_queue_a_request_is_told_the_engine_is_busy(long_engine: Engine) -> None:
+    headers = {"Authorization": f"Bearer {KEY}"}
+    with (
+        httpx.Client(timeout=60, headers=headers) as client,
+        client.stream("POST", f"{long_engine.url}/v1/chat/completions", json=LONG) as answering,
+        client.stream("POST", f"{long_engine.url}/v1/chat/completions", json=LONG) as waiting,
+    ):
+        next(answering.iter_lines())
+        busy = client.post(f"{long_engine.url}/v1/chat/completions", json=LONG)
+        assert busy.status_code == 503 and busy.headers["retry-after"] == "2"
+        assert "busy" in busy.json()["error"]["message"]
+        assert waiting.status_code == 200

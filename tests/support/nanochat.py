@@ -31,9 +31,14 @@ SPLIT_PATTERN = (
 MERGES = (b"th", b"he", b"in", b"er", b"an", b" t", b"the", b" the", b"re", b"on", b"at", b"en", b"nd", b"is", b" a")
 
 
-def make_encoding() -> tiktoken.Encoding:
+def make_encoding(vocab_size: int | None = None) -> tiktoken.Encoding:
+    """The 256 bytes, `MERGES` (or, for `vocab_size`, two-byte tokens up to that size), then the nine specials."""
     ranks = {bytes([i]): i for i in range(256)}
-    for merge in MERGES:
+    if vocab_size is None:
+        merges: list[bytes] = list(MERGES)
+    else:  # every pair of two bytes is a valid merge of two lower ranks; as many as the size asks for
+        merges = [bytes([a, b]) for a in range(256) for b in range(256)][: vocab_size - 256 - len(SPECIAL_TOKENS)]
+    for merge in merges:
         ranks[merge] = len(ranks)
     specials = {name: len(ranks) + i for i, name in enumerate(SPECIAL_TOKENS)}
     return tiktoken.Encoding(name="rustbpe", pat_str=SPLIT_PATTERN, mergeable_ranks=ranks, special_tokens=specials)
@@ -83,9 +88,13 @@ def write_checkpoint(
     step: int = 650,
     seed: int = 0,
     compiled: bool = False,
+    vocab_size: int | None = None,  # None: a tokenizer of a few hundred tokens; 65536 for the real d20 size
 ) -> Checkpoint:
-    """The four files of the raw layout under `folder`; `compiled` puts torch.compile's `_orig_mod.` prefix on keys."""
-    encoding = make_encoding()
+    """The four files of the raw layout under `folder`; `compiled` puts torch.compile's `_orig_mod.` prefix on keys.
+
+    The defaults make a model of a few hundred KB; `benchmarks/nanochat.py` writes the real d20 shape with them.
+    """
+    encoding = make_encoding(vocab_size)
     config = {
         "sequence_len": sequence_len,
         "vocab_size": encoding.n_vocab,

@@ -134,6 +134,9 @@ class Generator:
         self.tokenizer = tokenizer
         self.device = device
         self.context = int(model.config.max_position_embeddings)
+        # Checkpoints pad the embedding past the tokenizer (to a multiple of 64, say): ids up there have no text and
+        # are never chosen.
+        self.vocab = tokenizer.vocab_size
         ids = tokenizer.ids
         self._ends = {ids["<|assistant_end|>"], ids["<|bos|>"]}
         self._python = (ids["<|python_start|>"], ids["<|python_end|>"])
@@ -147,7 +150,7 @@ class Generator:
     def _forward(self, ids: list[int], cache: Any) -> torch.Tensor:
         tensor = torch.tensor([ids], dtype=torch.long, device=self.device)
         out = self.model(input_ids=tensor, cache=cache, use_cache=True, logits_to_keep=1)
-        logits: torch.Tensor = out.logits[0, -1]
+        logits: torch.Tensor = out.logits[0, -1, : self.vocab]
         return logits
 
     @torch.inference_mode()

@@ -183,13 +183,17 @@ def create_app(engine: Engine, load: Any) -> Starlette:
 
 async def _sse(framer: protocol.Framer, events: AsyncIterator[Delta | Finish], usage: bool) -> AsyncIterator[bytes]:
     yield sse_data(framer.chunk({"role": "assistant", "content": ""}, usage=usage))
-    async for event in events:
-        if isinstance(event, Delta):
-            yield sse_data(framer.chunk({"content": event.text}, usage=usage))
-        else:
-            yield sse_data(framer.chunk({}, event, usage=usage))
-            if usage:
-                yield sse_data(framer.usage_chunk(event))
+    try:
+        async for event in events:
+            if isinstance(event, Delta):
+                yield sse_data(framer.chunk({"content": event.text}, usage=usage))
+            else:
+                yield sse_data(framer.chunk({}, event, usage=usage))
+                if usage:
+                    yield sse_data(framer.usage_chunk(event))
+    except APIError as error:  # the answer has started: the failure can only be the stream's last event
+        yield sse_data(error.body())
+        return
     yield DONE
 
 
@@ -267,6 +271,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-waiting", type=int, default=MAX_WAITING, help="requests queued behind the current one")
     args = parser.parse_args(argv)
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(asctime)s nanochat: %(message)s")
+    # stderr is the engine's log file: a carriage-return progress bar there is noise, the start-up lines say enough.
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
     import uvicorn
 

@@ -29,6 +29,7 @@ class Scripted:
     script: list[int]
     seen: list[list[int]]
     config: Any = None
+    padding: int = 0  # embeddings past the tokenizer, as checkpoints padded to a multiple of 64 have
 
     def __post_init__(self) -> None:
         self.config = SimpleNamespace(max_position_embeddings=64)
@@ -36,9 +37,10 @@ class Scripted:
     def __call__(self, *, input_ids: torch.Tensor, cache: Any, use_cache: bool, logits_to_keep: int) -> Any:
         self.seen.append(input_ids[0].tolist())
         step = len(self.seen) - 1
-        logits = torch.zeros(TOKENIZER.vocab_size)
+        logits = torch.zeros(TOKENIZER.vocab_size + self.padding)
         if step < len(self.script):
             logits[self.script[step]] = 10.0
+        logits[TOKENIZER.vocab_size :] = 100.0  # the padding outscores everything: only masking keeps it out
         return SimpleNamespace(logits=logits[None, None, :])
 
 
@@ -55,6 +57,14 @@ def run(
 
 def ids(text: str) -> list[int]:
     return TOKENIZER.encode(text)
+
+
+def test_ids_past_the_tokenizer_are_never_chosen() -> None:
+    model = Scripted([*ids("hi"), END], [], padding=64)
+    generator = Generator(model, TOKENIZER, "cpu", new_cache=lambda: None)
+    events = list(generator.stream([TOKENIZER.special("<|bos|>")], GREEDY))
+    assert "".join(e.text for e in events if isinstance(e, Delta)) == "hi"
+    assert events[-1] == Finish("stop", 1, len(ids("hi")) + 1)
 
 
 def test_the_answer_ends_at_assistant_end_or_bos_and_neither_is_shown() -> None:

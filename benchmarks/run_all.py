@@ -15,6 +15,7 @@ for name in (
     "download.py",
     "proxy_overhead.py",
     "run_startup.py",
+    "nanochat.py",
 ):
     path = HERE / name
     if path.exists():

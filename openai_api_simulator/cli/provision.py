@@ -27,7 +27,7 @@ from openai_api_simulator.provision.llama import installed_all
 from openai_api_simulator.provision.models import cached_models
 from openai_api_simulator.provision.progress import megabytes
 
-_SECTIONS = ("llama.cpp", "models", "downloads", "releases", "hub")
+_SECTIONS = ("llama.cpp", "models", "downloads", "releases", "hub", "nanochat")
 
 
 def provision_options(
@@ -102,6 +102,13 @@ def cache_list() -> None:
     typer.echo("models:" if models else "models: (none)")
     for path, size, sha in models:
         typer.echo(f"  {megabytes(size):>10}  sha256 {sha}  {path}")
+    from openai_api_simulator.engines.nanochat import cached_conversions
+
+    conversions = cached_conversions()
+    if conversions:
+        typer.echo("nanochat conversions (made on the engine's first start):")
+    for folder, size in conversions:
+        typer.echo(f"  {megabytes(size):>10}  {folder}")
     parts = sorted(p for d in (paths.models_dir(), paths.downloads_dir()) if d.is_dir() for p in d.rglob("*.part"))
     for part in parts:
         typer.echo(f"  partial: {part} ({megabytes(part.stat().st_size)}; the next pull resumes it)")
@@ -110,7 +117,7 @@ def cache_list() -> None:
 def cache_clear(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
-    """Delete everything this tool downloaded (llama.cpp builds, models, partial downloads, listings)."""
+    """Delete everything this tool downloaded or made (llama.cpp builds, models, conversions, partial downloads)."""
     root = paths.cache_dir()
     targets = [root / name for name in _SECTIONS if (root / name).exists()]
     if not targets:

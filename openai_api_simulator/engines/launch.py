@@ -37,6 +37,7 @@ class LaunchSpec:
     health_path: str = "/health"
     ready_timeout: float = 60.0  # seconds for one launch to become healthy (callers scale it with model size)
     api_key: str | None = None  # not needed for /health; kept for the relay, and redacted from the log header
+    label: str | None = None  # what messages call the program when argv[0] does not say (`python -m …`)
 
     def __post_init__(self) -> None:
         if not self.argv:
@@ -49,8 +50,8 @@ class LaunchSpec:
 
     @property
     def program(self) -> str:
-        """The program's name for messages: ``llama-server``."""
-        return Path(self.argv[0]).name or str(self.argv[0])
+        """The program's name for messages: ``llama-server``, or the label (``nanochat engine``)."""
+        return self.label or Path(self.argv[0]).name or str(self.argv[0])
 
 
 class EngineStartError(SimulatorError):

@@ -71,6 +71,7 @@ def write_pid_file(pid_file: Path, spec: LaunchSpec, *, pid: int, create_time: f
         "pid": pid,
         "create_time": create_time,
         "argv0": argv0,
+        "program": spec.program,
         "orchestrator_pid": me.pid,
         "orchestrator_create_time": me.create_time(),
         "name": spec.name,
@@ -137,7 +138,9 @@ async def stop_orphan(pid_file: Path, grace: float) -> StoppedOrphan | None:
             return None
     await asyncio.to_thread(proctree.stop_tree, orphan, grace)
     remove_pid_file(pid_file)
-    argv0 = record.get("argv0")
+    program, argv0 = record.get("program"), record.get("argv0")
+    if isinstance(program, str) and program:
+        return StoppedOrphan(pid, program)
     return StoppedOrphan(pid, Path(argv0).name if isinstance(argv0, str) and argv0 else None)
 
 

@@ -64,11 +64,13 @@ def publish(mirror: Mirror, ckpt: Checkpoint) -> None:
     mirror.add_hf("sdobson/nanochat", ckpt.meta.name, ckpt.meta.read_bytes(), lfs=False)
 
 
-def launch(tmp_path: Path, *args: str) -> Nanochat:
+def launch(tmp_path: Path, *args: str, command: tuple[str, ...] | None = None) -> Nanochat:
+    """`nanochat` on CPU in fp32 with one thread, or `command` (such as `run nanochat`) as it is."""
     port = free_port()
     log = tmp_path / f"nanochat-{port}.log"
-    argv = [sys.executable, "-m", "openai_api_simulator", "nanochat", "--port", str(port), "--device", "cpu"]
-    argv += ["--dtype", "float32", "--threads", "1", *args]
+    argv = [sys.executable, "-m", "openai_api_simulator"]
+    argv += list(command or ("nanochat", "--device", "cpu", "--dtype", "float32", "--threads", "1"))
+    argv += ["--port", str(port), *args]
     with log.open("w") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, text=True)
     return Nanochat(proc, port, log)
@@ -109,7 +111,8 @@ def test_the_sdk_gets_nanochats_greedy_answer_beside_the_fake_and_a_crash_is_sur
     started: Nanochat, checkpoint: Checkpoint
 ) -> None:
     out = started.log.read_text()
-    assert re.search(r"Starting nanochat engine on 127\.0\.0\.1:\d+ \(CPU\) for nanochat; float32, 1 thread", out)
+    starting = r"Starting nanochat engine on 127\.0\.0\.1:\d+ \(CPU\) for nanochat; float32, 1 thread; "
+    assert re.search(starting + "converting the checkpoint first \\(once\\); log: ", out)
     assert "curl" in out and f"http://127.0.0.1:{started.port}/v1" in out
     client = openai.OpenAI(base_url=started.url + "/v1", api_key="unused", max_retries=0, timeout=60)
     assert {m.id: m.owned_by for m in client.models.list()} == {
@@ -145,6 +148,9 @@ def test_the_sdk_gets_nanochats_greedy_answer_beside_the_fake_and_a_crash_is_sur
     started.proc.send_signal(signal.SIGTERM)
     assert started.proc.wait(30) == 0
     assert not current[0].is_running() or current[0].status() == psutil.STATUS_ZOMBIE
+    out = started.log.read_text()
+    assert "nanochat engine for nanochat exited unexpectedly with code -9 (killed by SIGKILL)" in out
+    assert "nanochat engine for nanochat stopped (exit code 0)" in out
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
@@ -158,16 +164,18 @@ def test_no_engine_outlives_the_orchestrator(started: Nanochat, sig: signal.Sign
         pytest.fail(f"the nanochat engine (pid {engine.pid}) outlived the orchestrator after {sig.name}")
 
 
-def test_a_second_start_downloads_nothing_and_reuses_the_conversion(
+def test_a_second_start_as_run_nanochat_downloads_nothing_and_reuses_the_conversion(
     started: Nanochat, mirror_env: Mirror, tmp_path: Path
 ) -> None:
     started.proc.send_signal(signal.SIGTERM)
     assert started.proc.wait(30) == 0
     mirror_env.reset_stats()
-    second = launch(tmp_path, "--offline")
+    second = launch(tmp_path, "--offline", command=("run", "nanochat"))  # the catalogue entry: the same engine
     try:
         second.wait_ready()
         assert mirror_env.requests == []
+        starting = next(line for line in second.log.read_text().splitlines() if "Starting nanochat engine" in line)
+        assert "converting" not in starting
     finally:
         second.proc.send_signal(signal.SIGTERM)
         second.proc.wait(30)

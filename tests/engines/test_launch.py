@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ def test_the_port_goes_in_every_placeholder_and_bad_specs_are_refused(tmp_path: 
     spec = LaunchSpec("m", ["/opt/bin/llama-server", "--port", "{port}", "--url=http://h:{port}"], tmp_path / "l.log")
     assert spec.command(4242) == ["/opt/bin/llama-server", "--port", "4242", "--url=http://h:4242"]
     assert spec.program == "llama-server"
+    assert LaunchSpec("m", [sys.executable, "-m", "engine"], tmp_path / "l.log", label="x engine").program == "x engine"
     with pytest.raises(ValueError, match="empty argv"):
         LaunchSpec("m", [], tmp_path / "l.log")
     with pytest.raises(ValueError, match="ready_timeout must be positive"):

@@ -54,6 +54,23 @@ _RAW_MODEL: Final = re.compile(r"^(?:(.*)/)?model_(\d+)\.pt$")
 _PACKAGE_ROOT: Final = Path(__file__).resolve().parents[3]
 
 
+def conversions_dir() -> Path:
+    """Where raw checkpoints are converted, one folder per `OWNER/NAME/COMMIT`."""
+    return paths.cache_dir() / "nanochat"
+
+
+def cached_conversions() -> list[tuple[Path, int]]:
+    """Every finished conversion in the cache, with its size in bytes (for `cache list`)."""
+    root = conversions_dir()
+    if not root.is_dir():
+        return []
+    found = []
+    for marker in sorted(root.glob("*/*/*/conversion.json")):
+        folder = marker.parent
+        found.append((folder, sum(f.stat().st_size for f in folder.iterdir() if f.is_file())))
+    return found
+
+
 class EngineUnavailable(ProvisionError):
     """The optional packages the nanochat engine needs are not installed."""
 
@@ -170,7 +187,7 @@ class NanochatEngine(Engine[NanochatPrepared]):
         files = tuple(r.path for r in fetched)
         if raw is not None:
             owner, name = repo.split("/")
-            converted = paths.cache_dir() / "nanochat" / owner / name / snapshot.commit
+            converted = conversions_dir() / owner / name / snapshot.commit
             raw_paths = (files[0], files[1], files[2])
             return NanochatPrepared(repo, snapshot.commit, "raw", converted, raw_paths, size, catalogued, files)
         return NanochatPrepared(repo, snapshot.commit, "hf", files[0].parent, None, size, catalogued, files)
@@ -214,8 +231,11 @@ class NanochatEngine(Engine[NanochatPrepared]):
             env=env,
             ready_timeout=self.config.ready_timeout or deadline,
             api_key=key,
+            label="nanochat engine",
         )
-        notes = (f"{placement.dtype}, {threads} thread{'s' if threads != 1 else ''}",)
+        notes: tuple[str, ...] = (f"{placement.dtype}, {threads} thread{'s' if threads != 1 else ''}",)
+        if not converted:  # the wait before "ready" is longer this once: say why
+            notes += ("converting the checkpoint first (once)",)
         return Launch(spec, server="nanochat engine", device=placement.label, notes=notes)
 
     def describe(self, prepared: NanochatPrepared) -> list[str]:

@@ -139,6 +139,17 @@ def _check_shapes(weights: Mapping[str, torch.Tensor], config: NanoChatConfig, o
             raise CheckpointError(f"{origin}: {key} has shape {tuple(weights[key].shape)}, expected {tuple(shape)}")
 
 
+def _stored(tensor: torch.Tensor) -> torch.Tensor:
+    """Every weight in float32, the raw layout's precision for all but the (bf16) embedding; widening is exact.
+
+    One dtype on disk keeps loading all-or-nothing: in float32 every tensor stays a view of the memory-mapped
+    file (paged in lazily, shared with the page cache); in bfloat16 every tensor is converted and the mapping is
+    released. A bf16 embedding on disk would stay a view in a bf16 load and pin the whole 2 GB mapping (safetensors
+    maps the file once), whose pages loading has read: 3.1 GB resident instead of 1.2.
+    """
+    return (tensor.to(torch.float32) if tensor.is_floating_point() else tensor).contiguous()
+
+
 def convert(raw: RawCheckpoint, target: Path) -> Path:
     """Write `target` (config, safetensors weights, tokenizer) from the raw layout; `target` when already there.
 
@@ -163,7 +174,7 @@ def convert(raw: RawCheckpoint, target: Path) -> Path:
     staging = target.with_name(f".{target.name}.staging-{os.getpid()}-{secrets.token_hex(4)}")
     staging.mkdir()
     try:
-        save_file({k: v.contiguous() for k, v in weights.items()}, str(staging / WEIGHTS), metadata={"format": "pt"})
+        save_file({k: _stored(v) for k, v in weights.items()}, str(staging / WEIGHTS), metadata={"format": "pt"})
         hf.to_json_file(str(staging / CONFIG))
         shutil.copyfile(raw.tokenizer, staging / TOKENIZER)
         record = {"model": raw.model.name, "meta": raw.meta.name, "model_config": config}

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors import safe_open
 
 from openai_api_simulator.engines.nanochat import checkpoint
 from openai_api_simulator.engines.nanochat.checkpoint import CheckpointError, RawCheckpoint
@@ -35,6 +36,28 @@ def test_the_converted_model_computes_nanochats_logits(tmp_path: Path, compiled:
     assert ours.shape == expected.shape == (len(ids), ckpt.config["vocab_size"])
     assert torch.allclose(ours, expected, atol=2e-4), (ours - expected).abs().max()
     assert (ours.argmax(-1) == expected.argmax(-1)).all()
+
+
+def mapped(path: Path) -> bool:
+    """Whether this process has `path` memory-mapped (Linux: /proc/self/maps)."""
+    return any(line.rstrip().endswith(str(path)) for line in Path("/proc/self/maps").read_text().splitlines())
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").is_file(), reason="reads Linux's /proc/self/maps")
+def test_weights_are_stored_in_one_dtype_so_a_bf16_load_keeps_no_mapping(tmp_path: Path) -> None:
+    ckpt = write_checkpoint(tmp_path / "raw")
+    assert ckpt.state["transformer.wte.weight"].dtype == torch.bfloat16  # as nanochat saves its embedding
+    folder = checkpoint.convert(raw(ckpt), tmp_path / "converted")
+    weights = folder / "model.safetensors"
+    with safe_open(str(weights), framework="pt") as stored:
+        dtypes = {stored.get_slice(k).get_dtype() for k in stored.keys()}  # noqa: SIM118 (not iterable)
+    assert dtypes == {"F32"}
+    model, _ = checkpoint.load(folder, device="cpu", dtype=torch.bfloat16)
+    assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
+    assert not mapped(weights)  # every tensor converted: nothing pins the file's pages
+    model32, _ = checkpoint.load(folder, device="cpu", dtype=torch.float32)
+    assert mapped(weights)  # float32 weights are the mapping itself, paged in as read
+    del model, model32
 
 
 def test_conversion_happens_once_and_appears_whole(tmp_path: Path) -> None:

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from openai_api_simulator.cli import app as cli_app
 from openai_api_simulator.engines import Supervisor
 from openai_api_simulator.engines import nanochat as engine_module
 from openai_api_simulator.engines.base import Identity
@@ -117,5 +119,25 @@ def test_a_first_start_gets_time_to_convert(raw_repo: Checkpoint, tmp_path: Path
     checkpoint.convert(RawCheckpoint(*prepared.raw), prepared.model_dir)
     later = engine.launch(prepared, "nanochat", tmp_path)
     assert later.spec.ready_timeout < first.spec.ready_timeout
+    assert "converting the checkpoint first (once)" in first.notes
+    assert not any("convert" in note for note in later.notes)
     pinned = NanochatEngine(NanochatConfig(device="cpu", ready_timeout=7, port=5555)).launch(prepared, "n", tmp_path)
     assert (pinned.spec.ready_timeout, pinned.spec.port) == (7, 5555)
+
+
+def test_pull_fetches_the_checkpoint_and_the_cache_commands_show_and_clear_its_conversion(
+    raw_repo: Checkpoint, cache_dir: Path
+) -> None:
+    runner = CliRunner()
+    pulled = runner.invoke(cli_app, ["pull", "nanochat", "-q"])
+    assert pulled.exit_code == 0, pulled.output
+    assert "nanochat sdobson/nanochat@" in pulled.stdout and "converted on the engine's first start" in pulled.stdout
+    prepared = NanochatEngine().provision("nanochat", ProvisionOptions(offline=True))
+    assert prepared.raw is not None
+    checkpoint.convert(RawCheckpoint(*prepared.raw), prepared.model_dir)  # what the engine's first start does
+    listing = runner.invoke(cli_app, ["cache", "list"]).stdout
+    assert "nanochat conversions" in listing and str(prepared.model_dir) in listing
+    assert str(prepared.raw[0]) in listing  # the downloaded checkpoint is listed with the models
+    cleared = runner.invoke(cli_app, ["cache", "clear", "--yes"])
+    assert cleared.exit_code == 0, cleared.output
+    assert not prepared.model_dir.exists() and not prepared.raw[0].exists()

@@ -145,7 +145,7 @@ def _stored(tensor: torch.Tensor) -> torch.Tensor:
     One dtype on disk keeps loading all-or-nothing: in float32 every tensor stays a view of the memory-mapped
     file (paged in lazily, shared with the page cache); in bfloat16 every tensor is converted and the mapping is
     released. A bf16 embedding on disk would stay a view in a bf16 load and pin the whole 2 GB mapping (safetensors
-    maps the file once), whose pages loading has read: 3.1 GB resident instead of 1.2.
+    maps the file once), whose pages loading has read: 3.1 GB resident instead of 1.5.
     """
     return (tensor.to(torch.float32) if tensor.is_floating_point() else tensor).contiguous()
 

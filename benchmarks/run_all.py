@@ -12,6 +12,7 @@ for name in (
     "fake_throughput.py",
     "app_cpu.py",
     "schema_validation.py",
+    "cache_memory.py",
     "download.py",
     "proxy_overhead.py",
     "run_startup.py",

@@ -46,13 +46,13 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 # Bodies routed before are routed again from their bytes alone (the registry is fixed, so the same bytes
 # always name the same model); CI suites repeat small requests constantly, and skipping the JSON parse is a
-# visible part of answering one from the fake's memo. Small bodies only, so the map stays a few MiB.
-ROUTED_BODIES: Final = 1024
+# visible part of answering one from the fake's memo. Small bodies only, in maps of the "routes" share of
+# --cache-mb, split evenly among the endpoints.
 ROUTED_BODY_MAX_BYTES: Final = 4096
 
 
-def _post(endpoint: Endpoint[Any], registry: ModelRegistry, max_body_bytes: int) -> Handler:
-    routed: LRU[bytes, tuple[str, Backend]] = LRU(ROUTED_BODIES)
+def _post(endpoint: Endpoint[Any], registry: ModelRegistry, max_body_bytes: int, routed_bytes: int) -> Handler:
+    routed: LRU[bytes, tuple[str, Backend]] = LRU(routed_bytes)
 
     async def handle(request: Request) -> Response:
         raw = await read_body(request, max_body_bytes)
@@ -65,7 +65,7 @@ def _post(endpoint: Endpoint[Any], registry: ModelRegistry, max_body_bytes: int)
         model = v.require_str(body, "model")
         backend = registry.route(model, endpoint)
         if len(raw) <= ROUTED_BODY_MAX_BYTES:
-            routed.put(raw, (model, backend))
+            routed.put(raw, (model, backend), len(raw))  # the model string is the body's, counted with it
         return await backend.handle(ModelRequest(endpoint, model, raw, request.headers, body=body, query=query))
 
     return handle
@@ -81,12 +81,14 @@ def build_routes(registry: ModelRegistry, settings: Settings) -> list[BaseRoute]
     async def health(request: Request) -> Response:
         return JSONBytes(registry.health())
 
+    routed_bytes = settings.cache_bytes("routes") // len(ENDPOINTS)
+    # One handler per endpoint, served under both prefixes: a body routes the same way under either.
+    handlers = {
+        endpoint.path: _post(endpoint, registry, settings.max_body_bytes, routed_bytes) for endpoint in ENDPOINTS
+    }
     routes: list[BaseRoute] = [Route("/health", health, methods=["GET"])]
     for prefix in ("/v1", ""):
-        routes.extend(
-            Route(prefix + endpoint.path, _post(endpoint, registry, settings.max_body_bytes), methods=["POST"])
-            for endpoint in ENDPOINTS
-        )
+        routes.extend(Route(prefix + path, handler, methods=["POST"]) for path, handler in handlers.items())
         routes.append(Route(f"{prefix}/models", list_models, methods=["GET"]))
         routes.append(Route(f"{prefix}/models/{{model_id:path}}", get_model, methods=["GET"]))
     return routes

@@ -9,8 +9,9 @@ in one place.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Final, Literal, TypeVar
 
 T = TypeVar("T")
@@ -42,6 +43,29 @@ FAKE_MODEL: Final = "gpt-sim-1"
 # while stopping a runaway client before it fills memory.
 DEFAULT_MAX_BODY_BYTES: Final = 16 * 1024 * 1024
 
+# What the simulator's caches may hold in all, in MiB (`--cache-mb`). With the ~55 MB a started server takes
+# and the working memory of the largest request, this keeps RSS well under 300 MB whatever is sent.
+DEFAULT_CACHE_MB: Final = 64
+# Each cache's share of that total (docs/fake-model.md, "Memory", explains each). The Responses store gets the
+# most because losing an entry there fails a client's follow-up; in the others a miss only costs time.
+CACHE_SHARES: Final[Mapping[str, float]] = MappingProxyType(
+    {
+        "responses": 0.40,  # stored Responses conversations, for `previous_response_id`
+        "memo": 0.25,  # whole rendered responses by request bytes
+        "word_vectors": 0.15,  # the embeddings' per-word draws
+        "answers": 0.08,  # generated answers by content seed
+        "validators": 0.05,  # compiled JSON Schema validators by schema text
+        "routes": 0.04,  # the model each small request body names
+        "patterns": 0.03,  # parsed `pattern` regexes by source
+    }
+)
+
+
+def cache_bytes(cache_mb: float, cache: str) -> int:
+    """The byte budget of `cache` (a key of `CACHE_SHARES`) out of `cache_mb` MiB."""
+    return int(cache_mb * 1024 * 1024 * CACHE_SHARES[cache])
+
+
 StreamFailMode = Literal["error", "disconnect"]
 
 
@@ -70,6 +94,10 @@ class Settings:
     fixed_created: int | None = None  # a constant `created` timestamp, for byte-identical responses
     log_level: str = "info"
     access_log: bool = True
+    cache_mb: float = DEFAULT_CACHE_MB  # what all caches together may hold, split by `CACHE_SHARES`
+
+    def cache_bytes(self, cache: str) -> int:
+        return cache_bytes(self.cache_mb, cache)
 
     @property
     def fake_models(self) -> tuple[str, ...]:

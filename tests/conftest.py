@@ -9,6 +9,7 @@ import openai
 import pytest
 
 from openai_api_simulator.config import Settings
+from openai_api_simulator.fake.caches import size_caches
 from openai_api_simulator.testing import running
 
 pytest_plugins = ["pytester", "tests.support.provision"]
@@ -23,6 +24,14 @@ def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     cache = tmp_path / "cache"
     monkeypatch.setenv("OAS_CACHE_DIR", str(cache))
     return cache
+
+
+@pytest.fixture
+def default_cache_sizes() -> Iterator[None]:
+    """For a test that starts a server with a small `cache_mb`: the fake's process-wide caches (which the last
+    server started sizes) go back to their default size afterwards, for the tests that follow."""
+    yield
+    size_caches(Settings())
 
 
 @pytest.fixture(scope="session")

@@ -30,3 +30,12 @@ def test_env_flag(monkeypatch: pytest.MonkeyPatch, value: str, expected: bool) -
     monkeypatch.setenv("OAS_TEST_B", value)
     assert config.env_flag(None, ("OAS_TEST_A", "OAS_TEST_B")) is expected
     assert config.env_flag(False, ("OAS_TEST_B",)) is False and config.env_flag(True, ()) is True
+
+
+def test_cache_mb_is_split_among_the_caches_by_their_shares() -> None:
+    assert sum(config.CACHE_SHARES.values()) == pytest.approx(1.0)
+    settings = config.Settings(cache_mb=100)
+    budgets = {cache: settings.cache_bytes(cache) for cache in config.CACHE_SHARES}
+    assert sum(budgets.values()) == pytest.approx(100 * 1024 * 1024, abs=len(budgets))
+    assert budgets["responses"] == 40 * 1024 * 1024  # the largest share: an eviction there fails a follow-up
+    assert config.Settings().cache_mb == config.DEFAULT_CACHE_MB

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
+from openai_api_simulator.config import DEFAULT_CACHE_MB, cache_bytes
 from openai_api_simulator.lru import LRU
 
 # Never a real timestamp, and no other field of a response can contain it as a JSON number.
@@ -46,14 +47,23 @@ def completion_tokens(result: dict[str, Any]) -> int:
 
 
 class ResponseMemo:
-    """Rendered answers by (endpoint, exact request bytes)."""
+    """Rendered answers by (endpoint, exact request bytes), at most `max_bytes` of keys and answers."""
 
-    def __init__(self, size: int = 1024) -> None:
-        self._items: LRU[tuple[str, bytes], MemoEntry] = LRU(size)
+    def __init__(self, max_bytes: int = cache_bytes(DEFAULT_CACHE_MB, "memo")) -> None:
+        self._items: LRU[tuple[str, bytes], MemoEntry] = LRU(max_bytes)
+
+    @property
+    def max_bytes(self) -> int:
+        return self._items.max_bytes
+
+    @property
+    def nbytes(self) -> int:
+        return self._items.nbytes
 
     def get(self, endpoint: str, raw: bytes) -> MemoEntry | None:
         return self._items.get((endpoint, raw))
 
     def put(self, endpoint: str, raw: bytes, entry: MemoEntry) -> None:
         if len(raw) <= MAX_KEY_BYTES:
-            self._items.put((endpoint, raw), entry)
+            # The request bytes, both halves of the answer; `model` is the request's own string, shared.
+            self._items.put((endpoint, raw), entry, len(raw) + len(entry.head) + len(entry.tail))

@@ -101,14 +101,10 @@ class ResponsesRequest:
         messages = _input_messages(body)
         self.previous_response_id = v.get_str(body, "previous_response_id")
         if self.previous_response_id:
-            history = conversations.get(self.previous_response_id) if conversations is not None else None
+            store = conversations if conversations is not None else ConversationStore()
+            history = store.get(self.previous_response_id)
             if history is None:
-                raise InvalidRequest(
-                    f"Previous response with id '{self.previous_response_id}' not found. (The simulator keeps "
-                    "stored responses in memory, for the life of the server.)",
-                    param="previous_response_id",
-                    code="previous_response_not_found",
-                )
+                raise store.not_found(self.previous_response_id)
             messages = [*history, *messages]
         self.store = v.get_bool(body, "store", True)
         self.conversations = conversations if self.store else None

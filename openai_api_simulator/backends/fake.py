@@ -23,6 +23,7 @@ from openai_api_simulator.api.http import SSEResponse, dumps
 from openai_api_simulator.api.memo import CREATED_PLACEHOLDER, ResponseMemo, completion_tokens, entry_for
 from openai_api_simulator.backends.base import READY, ModelCard, ModelRequest, ModelStatus
 from openai_api_simulator.config import Faults, Settings
+from openai_api_simulator.fake.caches import size_caches
 from openai_api_simulator.fake.faults import ErrorSchedule
 
 # A fixed `created` for the fake models: the project's first release day, so /v1/models is stable.
@@ -40,8 +41,9 @@ class FakeBackend:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.errors = ErrorSchedule(settings.faults.error_seed)
-        self.memo = ResponseMemo()
-        self.conversations = ConversationStore()
+        self.memo = ResponseMemo(settings.cache_bytes("memo"))
+        self.conversations = ConversationStore(settings.cache_bytes("responses"))
+        size_caches(settings)
         self._cards = tuple(ModelCard(model, OWNER, MODEL_CREATED) for model in settings.fake_models)
 
     def models(self) -> Sequence[ModelCard]:

@@ -103,6 +103,16 @@ CreatedOpt = Annotated[
         help="Use this Unix time as every `created`, making whole responses byte-identical.",
     ),
 ]
+CacheMbOpt = Annotated[
+    float,
+    typer.Option(
+        "--cache-mb",
+        envvar="OAS_CACHE_MB",
+        min=1,
+        help="Memory all caches may hold together, in MB: the memo of responses, the stored Responses for "
+        "previous_response_id (40% of it), embedding vectors, answers, schemas.",
+    ),
+]
 LogOpt = Annotated[str, typer.Option("--log-level", envvar="OAS_LOG_LEVEL", help="debug, info, warning or error.")]
 
 

@@ -17,6 +17,7 @@ from openai_api_simulator.cli.options import (
     AliasOpt,
     AllowUnverifiedOpt,
     CacheDirOpt,
+    CacheMbOpt,
     HfEndpointOpt,
     HostOpt,
     KeyOpt,
@@ -36,7 +37,7 @@ from openai_api_simulator.cli.options import (
     split_values,
 )
 from openai_api_simulator.cli.provision import llama_source, provision_options
-from openai_api_simulator.config import DEFAULT_HOST, DEFAULT_PORT, Settings
+from openai_api_simulator.config import DEFAULT_CACHE_MB, DEFAULT_HOST, DEFAULT_PORT, Settings
 from openai_api_simulator.errors import StartupError
 from openai_api_simulator.paths import CACHE_DIR_ENV
 
@@ -101,6 +102,7 @@ def run(
     offline: OfflineOpt = False,
     allow_unverified: AllowUnverifiedOpt = False,
     cache_dir: CacheDirOpt = None,
+    cache_mb: CacheMbOpt = DEFAULT_CACHE_MB,
     log_level: RunLogOpt = "warning",
 ) -> None:
     """Serve a real model (llama.cpp) beside the fake `gpt-sim-1`, on one port. Arguments after `--` go to llama-server.
@@ -117,7 +119,9 @@ def run(
         raise typer.Exit(2)
     use_cache_dir(cache_dir)
     upstreams = upstreams_from(upstream)
-    settings = server_settings(host=host, port=port, alias=alias, api_key=api_key, log_level=log_level)
+    settings = server_settings(
+        host=host, port=port, alias=alias, api_key=api_key, log_level=log_level, cache_mb=cache_mb
+    )
     llama = LlamaEngine(
         LlamaConfig(
             source=llama_source(llama_version, llama_variant, llama_server, llama_release_url),
@@ -144,7 +148,15 @@ def run(
     execute(plan)
 
 
-def server_settings(*, host: str, port: int, alias: list[str] | None, api_key: str | None, log_level: str) -> Settings:
+def server_settings(
+    *,
+    host: str,
+    port: int,
+    alias: list[str] | None,
+    api_key: str | None,
+    log_level: str,
+    cache_mb: float = DEFAULT_CACHE_MB,
+) -> Settings:
     """The public server's settings from the flags `run` and `nanochat` share."""
     return Settings(
         host=host,
@@ -153,6 +165,7 @@ def server_settings(*, host: str, port: int, alias: list[str] | None, api_key: s
         api_key=api_key or None,
         log_level=log_level,
         access_log=log_level in ("debug", "info", "trace"),
+        cache_mb=cache_mb,
     )
 
 

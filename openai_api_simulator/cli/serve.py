@@ -11,6 +11,7 @@ from openai_api_simulator.cli import output
 from openai_api_simulator.cli.options import (
     AliasOpt,
     BodyOpt,
+    CacheMbOpt,
     CreatedOpt,
     ErrRateOpt,
     ErrSeedOpt,
@@ -26,7 +27,15 @@ from openai_api_simulator.cli.options import (
     TpsOpt,
     split_values,
 )
-from openai_api_simulator.config import DEFAULT_HOST, DEFAULT_MAX_BODY_BYTES, DEFAULT_PORT, FAKE_MODEL, Faults, Settings
+from openai_api_simulator.config import (
+    DEFAULT_CACHE_MB,
+    DEFAULT_HOST,
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_PORT,
+    FAKE_MODEL,
+    Faults,
+    Settings,
+)
 from openai_api_simulator.errors import StartupError
 
 
@@ -45,6 +54,7 @@ def serve(
     stream_fail_mode: FailModeOpt = "error",
     max_body_bytes: BodyOpt = DEFAULT_MAX_BODY_BYTES,
     fixed_created: CreatedOpt = None,
+    cache_mb: CacheMbOpt = DEFAULT_CACHE_MB,
     log_level: LogOpt = "info",
 ) -> None:
     """Serve the deterministic fake model on HOST:PORT (what a bare `openai-api-simulator` does).
@@ -76,6 +86,7 @@ def serve(
         ),
         max_body_bytes=max_body_bytes,
         fixed_created=fixed_created,
+        cache_mb=cache_mb,
         log_level=log_level,
     )
     try:

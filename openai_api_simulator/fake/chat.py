@@ -9,10 +9,12 @@ agree to the byte, and choice 0 is the same whatever `n` is.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
+from openai_api_simulator.config import DEFAULT_CACHE_MB, cache_bytes
 from openai_api_simulator.fake import schema as schema_gen
 from openai_api_simulator.fake.rng import Rng, request_fingerprint
 from openai_api_simulator.fake.text import generate_text
@@ -201,17 +203,27 @@ def generate_answer(conv: Conversation, index: int) -> Answer:
 
 
 # Unbounded answers are deterministic, so a repeated request (or the same request with another `n`,
-# `max_tokens` or `stream`) costs no generation.
-_ANSWERS: LRU[tuple[str, int], Answer] = LRU(2048)
+# `max_tokens` or `stream`) costs no generation. Process-wide; `fake.caches` sizes it from --cache-mb.
+ANSWERS: LRU[tuple[str, int], Answer] = LRU(cache_bytes(DEFAULT_CACHE_MB, "answers"))
+# A token of `Answer.tokens`: a short string (about 55 bytes) and its slot in the tuple.
+_TOKEN_BYTES: Final = 64
+
+
+def answer_bytes(answer: Answer) -> int:
+    """An estimate of what a cached answer keeps alive, without walking its tokens."""
+    size = sys.getsizeof(answer.content) + _TOKEN_BYTES * len(answer.tokens) + 200  # 200: the Answer itself
+    for call in answer.tool_calls:  # a loop, not sum(): no generator on the path of every new request
+        size += sys.getsizeof(call.arguments) + sys.getsizeof(call.id) + 120
+    return size
 
 
 def unbounded_answer(conv: Conversation, index: int) -> Answer:
     """`generate_answer`, remembered by (content seed, choice index)."""
     key = (conv.content_seed, index)
-    answer = _ANSWERS.get(key)
+    answer = ANSWERS.get(key)
     if answer is None:
         answer = generate_answer(conv, index)
-        _ANSWERS.put(key, answer)
+        ANSWERS.put(key, answer, sys.getsizeof(conv.content_seed) + answer_bytes(answer))
     return answer
 
 

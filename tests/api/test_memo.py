@@ -46,15 +46,21 @@ def entry(tag: str) -> MemoEntry:
     return MemoEntry("gpt-sim-1", 1, tag.encode(), b"}")
 
 
-def test_the_memo_keeps_at_most_size_entries_least_recent_out() -> None:
-    memo = ResponseMemo(size=2)
-    memo.put("/v1/chat/completions", b"a", entry("a"))
-    memo.put("/v1/chat/completions", b"b", entry("b"))
-    assert memo.get("/v1/chat/completions", b"a") == entry("a")  # a is now the most recent
-    memo.put("/v1/chat/completions", b"c", entry("c"))
-    assert memo.get("/v1/chat/completions", b"b") is None
-    assert memo.get("/v1/chat/completions", b"a") == entry("a")
-    assert memo.get("/v1/chat/completions", b"c") == entry("c")
+def test_the_memo_holds_at_most_its_bytes_of_keys_and_answers_least_recent_out() -> None:
+    answer = MemoEntry("gpt-sim-1", 1, b"h" * 3000, b"t" * 1000)  # 4 KB; with a 1 KB key, 5 KB an entry
+    memo = ResponseMemo(max_bytes=12_000)  # room for two such entries, not three
+    memo.put("/v1/chat/completions", b"a" * 1000, answer)
+    memo.put("/v1/chat/completions", b"b" * 1000, answer)
+    assert memo.get("/v1/chat/completions", b"a" * 1000) == answer  # a is now the most recent
+    memo.put("/v1/chat/completions", b"c" * 1000, answer)
+    assert memo.get("/v1/chat/completions", b"b" * 1000) is None
+    assert memo.get("/v1/chat/completions", b"a" * 1000) == answer
+    assert memo.get("/v1/chat/completions", b"c" * 1000) == answer
+    assert 10_000 < memo.nbytes <= 12_000
+    # An answer larger than the whole memo is not kept, and does not flush the others.
+    memo.put("/v1/embeddings", b"{}", MemoEntry("gpt-sim-1", 0, b"x" * 20_000, b"}"))
+    assert memo.get("/v1/embeddings", b"{}") is None
+    assert memo.get("/v1/chat/completions", b"a" * 1000) == answer
 
 
 def test_the_memo_is_keyed_by_endpoint_and_exact_bytes() -> None:

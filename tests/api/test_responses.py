@@ -10,6 +10,9 @@ import openai
 import pytest
 from pydantic import BaseModel
 
+from openai_api_simulator.config import Settings
+from openai_api_simulator.testing import running
+
 
 def test_responses_text(client: openai.OpenAI) -> None:
     r = client.responses.create(model="gpt-sim-1", input="Tell me about gardens.", instructions="Be kind.")
@@ -139,6 +142,27 @@ def test_responses_previous_response_id_continues_a_tool_loop(client: openai.Ope
     assert done.type == "response.completed"
     again = client.responses.create(model="gpt-sim-1", input="And then?", previous_response_id=done.response.id)
     assert again.output_text
+
+
+@pytest.mark.usefixtures("default_cache_sizes")
+def test_an_evicted_previous_response_id_is_a_400_that_says_why_and_names_the_flag() -> None:
+    # --cache-mb 0.125 gives the store 40%: 50 KB, room for one 30 KB conversation at a time.
+    with (
+        running(Settings(cache_mb=0.125)) as url,
+        openai.OpenAI(base_url=url, api_key="sk-test", max_retries=0) as client,
+    ):
+        first = client.responses.create(model="gpt-sim-1", input="First: " + "a " * 15_000)
+        # Still there (the check itself is not stored, so it does not push `first` out).
+        client.responses.create(model="gpt-sim-1", input="And?", previous_response_id=first.id, store=False)
+        second = client.responses.create(model="gpt-sim-1", input="Second: " + "b " * 15_000)
+        with pytest.raises(openai.BadRequestError) as info:
+            client.responses.create(model="gpt-sim-1", input="And?", previous_response_id=first.id)
+        assert info.value.code == "previous_response_not_found"
+        assert info.value.param == "previous_response_id"
+        message = info.value.body["message"]
+        assert f"'{first.id}' not found" in message and "evicted" in message and "--cache-mb" in message
+        follow = client.responses.create(model="gpt-sim-1", input="And?", previous_response_id=second.id)
+        assert follow.output_text
 
 
 def test_responses_unknown_or_unstored_previous_id_is_a_400(client: openai.OpenAI) -> None:

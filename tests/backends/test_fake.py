@@ -91,3 +91,20 @@ def test_repeated_request_is_identical_but_for_the_current_created(monkeypatch: 
             key = "created_at" if path == "/responses" else "created"
             assert (first[key], second[key]) == (1000, 2000)
             assert {**first, key: 0} == {**second, key: 0}
+
+
+@pytest.mark.usefixtures("default_cache_sizes")
+def test_the_backend_sizes_every_cache_from_cache_mb() -> None:
+    from openai_api_simulator.backends.fake import FakeBackend
+    from openai_api_simulator.fake import chat, embeddings
+    from openai_api_simulator.fake.schema import regex, validate
+
+    settings = Settings(cache_mb=10)
+    backend = FakeBackend(settings)
+    assert backend.memo.max_bytes == settings.cache_bytes("memo") == int(2.5 * 1024 * 1024)
+    assert backend.conversations.max_bytes == settings.cache_bytes("responses")
+    # The fake's process-wide caches follow the last server started.
+    assert chat.ANSWERS.max_bytes == settings.cache_bytes("answers")
+    assert embeddings.VECTORS.max_bytes == settings.cache_bytes("word_vectors")
+    assert validate.VALIDATORS.max_bytes == settings.cache_bytes("validators")
+    assert regex.PATTERNS.max_bytes == settings.cache_bytes("patterns")

@@ -22,7 +22,7 @@ def test_flags_become_the_plan(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(orchestrator, "run", fake_run)
     argv = ["openai-api-simulator", "run", "smollm2-135m", "--name", "smol", "--port", "0", "--ctx-size", "1024"]
-    argv += ["--upstream", "far=http://10.1.2.3:8080/v1", "--gpu", "off", "--", "--temp", "0.1"]
+    argv += ["--upstream", "far=http://10.1.2.3:8080/v1", "--gpu", "off", "--cache-mb", "200", "--", "--temp", "0.1"]
     monkeypatch.setattr(sys, "argv", argv)
     with pytest.raises(SystemExit) as done:
         cli.main()
@@ -35,3 +35,4 @@ def test_flags_become_the_plan(monkeypatch: pytest.MonkeyPatch) -> None:
     assert llama.config.options.ctx_size == 1024 and llama.config.options.gpu == "off"
     assert llama.config.options.extra_args == ("--temp", "0.1")
     assert plan.settings.access_log is False  # the default log level for run is warning
+    assert plan.settings.cache_mb == 200

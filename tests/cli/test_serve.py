@@ -42,6 +42,22 @@ def test_version() -> None:
     assert r.exit_code == 0 and r.stdout.strip() == f"openai-api-simulator {__version__}"
 
 
+def test_cache_mb_reaches_the_settings_by_flag_or_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from openai_api_simulator import app as app_module
+    from openai_api_simulator import server
+    from openai_api_simulator.config import DEFAULT_CACHE_MB, Settings
+
+    seen: list[Settings] = []
+    monkeypatch.setattr(app_module, "create_app", lambda settings: seen.append(settings))
+    monkeypatch.setattr(server, "serve_forever", lambda app, sock, **kwargs: sock.close())
+    assert runner.invoke(app, ["serve", "--port", "0"]).exit_code == 0
+    assert runner.invoke(app, ["serve", "--port", "0", "--cache-mb", "256"]).exit_code == 0
+    assert runner.invoke(app, ["serve", "--port", "0"], env={"OAS_CACHE_MB": "32"}).exit_code == 0
+    assert [s.cache_mb for s in seen] == [DEFAULT_CACHE_MB, 256, 32]
+    refused = runner.invoke(app, ["serve", "--port", "0", "--cache-mb", "0"])
+    assert refused.exit_code == 2 and "--cache-mb" in refused.stderr
+
+
 def test_bad_stream_fail_mode_is_a_usage_error() -> None:
     r = runner.invoke(app, ["serve", "--stream-fail-mode", "explode", "--port", "0"])
     assert r.exit_code == 2

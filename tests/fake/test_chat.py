@@ -8,6 +8,7 @@ import math
 import pytest
 
 from openai_api_simulator.fake.chat import (
+    ANSWERS,
     Conversation,
     Message,
     Tool,
@@ -19,6 +20,7 @@ from openai_api_simulator.fake.chat import (
     prompt_tokens,
 )
 from openai_api_simulator.fake.tokens import split_tokens
+from tests.support.memory import held_bytes
 
 CITY = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
 WEATHER = Tool("get_weather", "Current weather for a city.", CITY)
@@ -205,3 +207,28 @@ def test_tool_arguments_are_strict_json_even_when_a_caller_passes_infinity() -> 
     c = conv("Call f.", tools=(Tool("f", "f", schema),), tool_choice="required")
     with pytest.raises(ValueError, match="not JSON compliant"):
         complete(c, n=1, max_tokens=None, stop=())
+
+
+@pytest.mark.usefixtures("default_cache_sizes")
+def test_the_answer_cache_is_bounded_by_bytes() -> None:
+    ANSWERS.resize(0)
+    ANSWERS.resize(100_000)
+    first = one(conv("Explain rivers in detail, part 0."))
+    for i in range(1, 60):  # long answers, about 18 KB each as cached: 1 MB unbounded
+        one(conv(f"Explain rivers in detail, part {i}."))
+    assert ANSWERS.nbytes <= 100_000 and 2 <= len(ANSWERS) <= 10
+    assert one(conv("Explain rivers in detail, part 0.")) == first  # generated again, the same
+
+
+@pytest.mark.usefixtures("default_cache_sizes")
+def test_the_answer_cache_counts_what_it_holds() -> None:
+    ANSWERS.resize(0)
+    ANSWERS.resize(10_000_000)
+    weather = conv("What is the weather in Paris?", tools=TOOLS, tool_choice="required")
+    held = held_bytes(
+        lambda: (
+            [complete(conv(f"Tell me about topic {i}."), n=3, max_tokens=None, stop=()) for i in range(40)]
+            + [complete(weather, n=2, max_tokens=None, stop=())]
+        )
+    )
+    assert held <= ANSWERS.nbytes <= 1.5 * held

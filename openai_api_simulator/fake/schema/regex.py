@@ -9,13 +9,15 @@ way the validator checks it.
 
 from __future__ import annotations
 
-import functools
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
+from openai_api_simulator.config import DEFAULT_CACHE_MB, cache_bytes
 from openai_api_simulator.fake.rng import Rng
+from openai_api_simulator.lru import LRU
 
 
 @dataclass(frozen=True)
@@ -88,16 +90,25 @@ def matching_string(
     return None
 
 
-@functools.lru_cache(maxsize=1024)
-def parse_pattern(source: str) -> Node | None:
-    """The pattern as a tree of nodes, or None when it uses syntax outside the subset.
+# Trees by pattern source, across requests: tool schemas repeat, and the nodes are immutable. A tree costs up
+# to ~100 bytes per byte of its source (measured with tracemalloc: literals, `\w`, `.`), so the cache is
+# bounded by that estimate; process-wide, sized by `fake.caches` from --cache-mb.
+PATTERNS: LRU[str, tuple[Node | None]] = LRU(cache_bytes(DEFAULT_CACHE_MB, "patterns"))
+_TREE_BYTES_PER_SOURCE_BYTE: Final = 128
 
-    Cached across requests: tool schemas repeat, and the nodes are immutable.
-    """
+
+def parse_pattern(source: str) -> Node | None:
+    """The pattern as a tree of nodes, or None when it uses syntax outside the subset."""
+    hit = PATTERNS.get(source)
+    if hit is not None:
+        return hit[0]
+    node: Node | None
     try:
-        return _PatternParser(source).parse()
+        node = _PatternParser(source).parse()
     except _Unsupported:
-        return None
+        node = None
+    PATTERNS.put(source, (node,), _TREE_BYTES_PER_SOURCE_BYTE * sys.getsizeof(source))
+    return node
 
 
 def _class_chars(source: str) -> str:

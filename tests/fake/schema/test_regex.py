@@ -7,8 +7,9 @@ import re
 import pytest
 
 from openai_api_simulator.fake.rng import Rng
-from openai_api_simulator.fake.schema.regex import matching_string, parse_pattern
+from openai_api_simulator.fake.schema.regex import PATTERNS, matching_string, parse_pattern
 from tests.fake.schema.support import SEEDS
+from tests.support.memory import held_bytes
 
 
 @pytest.mark.parametrize(
@@ -52,3 +53,25 @@ def test_lengths_the_pattern_cannot_reach_give_none() -> None:
 
 def test_parsed_patterns_are_cached() -> None:
     assert parse_pattern("^[A-Z]{2}[0-9]{4}$") is parse_pattern("^[A-Z]{2}[0-9]{4}$")
+    assert parse_pattern("(?=x)") is None and len(PATTERNS) > 0  # an unsupported pattern is cached too
+
+
+@pytest.mark.usefixtures("default_cache_sizes")
+def test_the_pattern_cache_is_bounded_by_bytes_and_skips_a_pattern_larger_than_itself() -> None:
+    PATTERNS.resize(0)
+    PATTERNS.resize(500_000)
+    for i in range(100):  # 100 trees of a 1 KB pattern: about 9 MB unbounded
+        parse_pattern(f"^id{i}-" + "a" * 1000 + "$")
+    assert PATTERNS.nbytes <= 500_000 and len(PATTERNS) < 10
+    huge = "x" * 10_000 + "y?"
+    tree = parse_pattern(huge)
+    assert tree is not None and tree is not parse_pattern(huge)  # parsed each time, never kept
+
+
+@pytest.mark.usefixtures("default_cache_sizes")
+@pytest.mark.parametrize("unit", ["a", "\\w", ".", "(a|b)", "[^x]", "é", "\\d?", "[\\u4e00-\\u9fff]"])
+def test_the_pattern_cache_counts_at_least_what_it_holds(unit: str) -> None:
+    PATTERNS.resize(0)
+    PATTERNS.resize(100_000_000)
+    held = held_bytes(lambda: [parse_pattern(f"{i}:" + unit * 20) for i in range(10)])
+    assert held <= PATTERNS.nbytes

@@ -9,8 +9,9 @@ import pytest
 
 from openai_api_simulator.fake.rng import Rng
 from openai_api_simulator.fake.schema import SchemaError, generate, validate_schema_supported
-from openai_api_simulator.fake.schema.validate import Checker, root_validator
+from openai_api_simulator.fake.schema.validate import VALIDATORS, Checker, root_validator
 from tests.fake.schema.support import SEEDS, assert_valid
+from tests.support.memory import held_bytes
 
 TREE: dict[str, Any] = {
     "$defs": {
@@ -173,3 +174,30 @@ def test_nothing_is_skipped_where_a_verdict_can_depend_on_the_path() -> None:
     assert checker.is_valid(tags, schema["properties"]["tags"])
     tags.append(5)  # type: ignore[arg-type]
     assert not checker.is_valid({"tags": tags}, schema)
+
+
+def wide_schema(tag: str, properties: int) -> dict[str, Any]:
+    props = {f"{tag}_{k}": {"type": "string", "description": "d" * 50} for k in range(properties)}
+    return {"type": "object", "properties": props, "required": [f"{tag}_0"]}
+
+
+@pytest.mark.usefixtures("default_cache_sizes")
+def test_the_validator_cache_is_bounded_by_bytes() -> None:
+    VALIDATORS.resize(0)
+    VALIDATORS.resize(1_000_000)
+    for i in range(40):  # 40 schemas of 25 KB: about 8 MB as counted, unbounded
+        Checker(wide_schema(f"s{i}", 300)).is_valid({f"s{i}_0": "x"}, wide_schema(f"s{i}", 300))
+    assert VALIDATORS.nbytes <= 1_000_000 and len(VALIDATORS) < 8
+
+
+@pytest.mark.usefixtures("default_cache_sizes")
+def test_the_validator_cache_counts_at_least_what_it_holds() -> None:
+    VALIDATORS.resize(0)
+    VALIDATORS.resize(100_000_000)
+    schemas = [wide_schema(f"h{i}", 100) for i in range(10)]
+
+    def build_and_use() -> None:
+        for schema in schemas:
+            assert Checker(schema).is_valid({schema["required"][0]: "x"}, schema)
+
+    assert held_bytes(build_and_use) <= VALIDATORS.nbytes

@@ -12,6 +12,7 @@ from typing import Any, Final, TypeVar
 from openai_api_simulator import __version__
 from openai_api_simulator.api.conversations import ConversationStore
 from openai_api_simulator.config import Faults, Settings
+from openai_api_simulator.fake.budget import Budget
 from openai_api_simulator.fake.rng import fingerprint
 
 T = TypeVar("T")
@@ -28,6 +29,7 @@ class RequestContext:
     faults: Faults
     model: str
     conversations: ConversationStore = field(default_factory=ConversationStore, compare=False)
+    budget: Budget = field(default_factory=Budget, compare=False)  # the request's work (`api.work.run`)
 
     created_override: int | None = None  # the memo renders responses with a placeholder here
 

@@ -16,6 +16,6 @@ values, shared by all).
 """
 
 from openai_api_simulator.fake.schema.errors import SchemaError
-from openai_api_simulator.fake.schema.generator import generate, validate_schema_supported
+from openai_api_simulator.fake.schema.generator import generate, recharge, validate_schema_supported
 
-__all__ = ["SchemaError", "generate", "validate_schema_supported"]
+__all__ = ["SchemaError", "generate", "recharge", "validate_schema_supported"]

@@ -3,8 +3,11 @@
 Patterns in tool schemas are mostly simple (``^[A-Z]{2}\\d{4}$``, ``^(foo|bar)-[0-9a-f]+$``), and
 rejection sampling almost never hits them, so the generator builds matching strings from the pattern's
 structure, aiming at a length the schema allows.  Syntax outside the subset (lookarounds, backreferences,
-``\\p{...}``) falls back to stock strings; whatever is produced is still checked with `re.search`, the
-way the validator checks it.
+``\\p{...}``) falls back to stock strings; whatever is produced is still checked with the pattern's
+``search``, the way the validator checks it.
+
+The same tree, anchors and word boundaries included, is what `pattern` matches with when Python's
+backtracking could take too long: the parse is exact, not just good enough to generate from.
 """
 
 from __future__ import annotations
@@ -13,35 +16,44 @@ import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 
 from openai_api_simulator.fake.rng import Rng
 
 
 @dataclass(frozen=True)
-class _Chars:
+class Chars:
     chars: str  # the characters this atom may produce (never empty)
+    # What it matches, when that is more than `chars` (which is only a pool to draw from): the source of a
+    # class (``[a-z]``, ``\\w``) to test characters with, or ``.`` for any character but a newline.
+    source: str = ""
 
 
 @dataclass(frozen=True)
-class _Seq:
+class Assert:
+    """A zero-width assertion: ``^``, ``$``, or the escape letter of ``\\A``, ``\\Z``, ``\\b``, ``\\B``."""
+
+    kind: str
+
+
+@dataclass(frozen=True)
+class Seq:
     parts: tuple[Node, ...]
 
 
 @dataclass(frozen=True)
-class _Alt:
+class Alt:
     options: tuple[Node, ...]
 
 
 @dataclass(frozen=True)
-class _Repeat:
+class Repeat:
     node: Node
     lo: int
     hi: int | None
 
 
-Node = _Chars | _Seq | _Alt | _Repeat
-_EMPTY: Final = _Seq(())
+Node = Chars | Assert | Seq | Alt | Repeat
 _DOT_CHARS: Final = "abcdefghijklmnopqrstuvwxyz0123456789"
 _UNIVERSE: Final = "".join(chr(c) for c in range(0x20, 0x7F))
 _QUANTIFIER: Final = re.compile(r"\{(\d*)(?:(,)(\d*))?\}")
@@ -54,8 +66,14 @@ class _Unsupported(Exception):
     """The pattern uses syntax the small generator does not handle (lookarounds, backreferences...)."""
 
 
+class Searcher(Protocol):
+    """A compiled pattern: `re.Pattern`, or `pattern.SafePattern`, whose `search` returns a bool."""
+
+    def search(self, text: str, /) -> object: ...
+
+
 def matching_string(
-    pattern: str, compiled: re.Pattern[str], lo: int, hi: int | None, rng: Rng, fallbacks: Callable[[], list[str]]
+    pattern: str, compiled: Searcher, lo: int, hi: int | None, rng: Rng, fallbacks: Callable[[], list[str]]
 ) -> str | None:
     """A string `compiled.search` accepts with a length in [lo, hi], or None when none was found.
 
@@ -63,7 +81,7 @@ def matching_string(
     """
 
     def fits(text: str) -> bool:
-        return len(text) >= lo and (hi is None or len(text) <= hi) and compiled.search(text) is not None
+        return len(text) >= lo and (hi is None or len(text) <= hi) and bool(compiled.search(text))
 
     node = parse_pattern(pattern)
     if node is not None:
@@ -88,16 +106,27 @@ def matching_string(
     return None
 
 
-@functools.lru_cache(maxsize=1024)
 def parse_pattern(source: str) -> Node | None:
     """The pattern as a tree of nodes, or None when it uses syntax outside the subset.
 
     Cached across requests: tool schemas repeat, and the nodes are immutable.
     """
+    return parsed(source)[0]
+
+
+@functools.lru_cache(maxsize=1024)
+def parsed(source: str) -> tuple[Node | None, bool]:
+    """`parse_pattern`'s tree, and whether it also says exactly what the pattern matches.
+
+    It does not for a possessive quantifier (``a*+``): the strings it produces are right, but a possessive
+    repeat never gives back what it took, so ``a*+a`` matches nothing.
+    """
+    parser = _PatternParser(source)
     try:
-        return _PatternParser(source).parse()
-    except _Unsupported:
-        return None
+        node = parser.parse()
+    except (_Unsupported, RecursionError):  # RecursionError: groups nested hundreds deep
+        return None, False
+    return node, not parser.possessive
 
 
 def _class_chars(source: str) -> str:
@@ -128,6 +157,7 @@ class _PatternParser:
     def __init__(self, source: str) -> None:
         self.src = source
         self.pos = 0
+        self.possessive = False
 
     def parse(self) -> Node:
         node = self._alternation()
@@ -143,13 +173,13 @@ class _PatternParser:
         while self._peek() == "|":
             self.pos += 1
             options.append(self._sequence())
-        return options[0] if len(options) == 1 else _Alt(tuple(options))
+        return options[0] if len(options) == 1 else Alt(tuple(options))
 
     def _sequence(self) -> Node:
         parts: list[Node] = []
         while self._peek() not in ("", "|", ")"):
             parts.append(self._quantified(self._atom()))
-        return parts[0] if len(parts) == 1 else _Seq(tuple(parts))
+        return parts[0] if len(parts) == 1 else Seq(tuple(parts))
 
     def _atom(self) -> Node:
         src, c = self.src, self.src[self.pos]
@@ -175,16 +205,16 @@ class _PatternParser:
             return self._class()
         if c in "^$":
             self.pos += 1
-            return _EMPTY
+            return Assert(c)
         if c == ".":
             self.pos += 1
-            return _Chars(_DOT_CHARS)
+            return Chars(_DOT_CHARS, ".")
         if c == "\\":
             return self._escape()
         if c in "*+?" or (c == "{" and self._quantifier_at(self.pos) is not None):
             raise _Unsupported  # nothing to repeat
         self.pos += 1
-        return _Chars(c)
+        return Chars(c)
 
     def _class(self) -> Node:
         src, start = self.src, self.pos
@@ -198,7 +228,7 @@ class _PatternParser:
         if i >= len(src):
             raise _Unsupported
         self.pos = i + 1
-        return _Chars(_class_chars(src[start : self.pos]))
+        return Chars(_class_chars(src[start : self.pos]), src[start : self.pos])
 
     def _escape(self) -> Node:
         if self.pos + 1 >= len(self.src):
@@ -206,21 +236,21 @@ class _PatternParser:
         d = self.src[self.pos + 1]
         self.pos += 2
         if d in "dwsDWS":
-            return _Chars(_class_chars("\\" + d))
+            return Chars(_class_chars("\\" + d), "\\" + d)
         if d in "bBAZ":
-            return _EMPTY  # zero-width; whether it holds is left to the final re.search check
+            return Assert(d)  # zero-width: generation ignores it, the final check tells whether it holds
         if d in _CONTROL_ESCAPES:
-            return _Chars(_CONTROL_ESCAPES[d])
+            return Chars(_CONTROL_ESCAPES[d])
         if d in "xu":
             width = 2 if d == "x" else 4
             digits = self.src[self.pos : self.pos + width]
             if len(digits) != width or not all(ch in "0123456789abcdefABCDEF" for ch in digits):
                 raise _Unsupported
             self.pos += width
-            return _Chars(chr(int(digits, 16)))
+            return Chars(chr(int(digits, 16)))
         if d.isalnum():
             raise _Unsupported  # backreferences, \p{...} and other escapes
-        return _Chars(d)
+        return Chars(d)
 
     def _quantifier_at(self, pos: int) -> tuple[int, int | None, int] | None:
         match = _QUANTIFIER.match(self.src, pos)
@@ -244,19 +274,23 @@ class _PatternParser:
             return node
         self.pos = end
         if self._peek() in ("?", "+"):
-            self.pos += 1  # lazy / possessive: the same strings match
-        return _Repeat(node, lo, hi)
+            # Lazy or possessive: the strings generated are the same; matching differs for possessive.
+            self.possessive = self.possessive or self._peek() == "+"
+            self.pos += 1
+        return Repeat(node, lo, hi)
 
 
 def _width(node: Node) -> tuple[int, int | None]:
     """Shortest and longest (None: unbounded) string a node produces."""
-    if isinstance(node, _Chars):
+    if isinstance(node, Chars):
         return 1, 1
-    if isinstance(node, _Seq):
+    if isinstance(node, Assert):
+        return 0, 0
+    if isinstance(node, Seq):
         widths = [_width(part) for part in node.parts]
         highs = [hi for _, hi in widths]
         return sum(lo for lo, _ in widths), None if None in highs else sum(h for h in highs if h is not None)
-    if isinstance(node, _Alt):
+    if isinstance(node, Alt):
         widths = [_width(option) for option in node.options]
         highs = [hi for _, hi in widths]
         return min(lo for lo, _ in widths), None if None in highs else max(h for h in highs if h is not None)
@@ -296,12 +330,14 @@ def _pick_char(chars: str, rng: Rng) -> str:
 
 def _render(node: Node, target: int, rng: Rng) -> str:
     """A string the node matches, as close to `target` characters as the node allows."""
-    if isinstance(node, _Chars):
+    if isinstance(node, Chars):
         return _pick_char(node.chars, rng)
-    if isinstance(node, _Seq):
+    if isinstance(node, Assert):
+        return ""
+    if isinstance(node, Seq):
         sizes = _allocate([_width(part) for part in node.parts], target, rng)
         return "".join(_render(part, size, rng) for part, size in zip(node.parts, sizes, strict=True))
-    if isinstance(node, _Alt):
+    if isinstance(node, Alt):
 
         def distance(option: Node) -> int:
             lo, hi = _width(option)

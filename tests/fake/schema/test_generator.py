@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from openai_api_simulator.fake.budget import BudgetExceeded
 from openai_api_simulator.fake.rng import Rng
 from openai_api_simulator.fake.schema import SchemaError, generate, validate_schema_supported
 from tests.fake.schema.support import SEEDS, assert_valid
@@ -420,10 +421,23 @@ def test_random_schemas_always_validate(schema: Any, seed: str) -> None:
     assert generate(schema, Rng(seed)) == value
 
 
-def test_work_is_bounded_and_the_limit_is_not_retried_around() -> None:
+def test_a_minimum_past_the_limit_is_refused_before_any_work() -> None:
     schema = {"type": "array", "minItems": 25_000, "items": {"type": "integer"}}
-    with pytest.raises(SchemaError, match="too complex"):
+    with pytest.raises(SchemaError, match=r"minItems \(25,000\) is above the simulator's limit of 10,000 items"):
         generate(schema, Rng("seed"))
+
+
+def test_work_is_bounded_and_the_limit_is_not_retried_around() -> None:
+    # 5,000 objects of five properties are 30,000 values: past the steps one request may take. The property
+    # is optional, and a property that cannot be generated is left out; running out is not such a miss.
+    props = {f"p{i}": {"type": "integer"} for i in range(5)}
+    heavy = {
+        "type": "array",
+        "minItems": 10_000,
+        "items": {"type": "object", "properties": props, "required": [*props]},
+    }
+    with pytest.raises(BudgetExceeded, match=r"more than 20,000 steps"):
+        generate({"type": "object", "properties": {"a": heavy}, "minProperties": 1}, Rng("seed"))
 
 
 def test_best_effort_misses_are_redrawn() -> None:

@@ -52,19 +52,31 @@ MAX_SCHEMA_EXPANSION: Final = 1_000
 # Generation steps over all the request's schemas (the check of each schema's trial value included): values
 # drawn and $ref/allOf merges. A step costs about 20 µs, validation included, so this is under half a second.
 MAX_SCHEMA_STEPS: Final = 20_000
-# Characters of generated strings over the whole request; also the largest minLength accepted.
-MAX_GENERATED_CHARS: Final = 100_000
+# Characters of generated strings over the whole request, the one value generated to check each schema
+# included, and the longest string generated (so the largest minLength accepted).
+MAX_GENERATED_CHARS: Final = 200_000
+MAX_STRING_CHARS: Final = 50_000
 MAX_SCHEMA_COUNT: Final = 10_000  # the largest minItems, minProperties and minContains accepted
 # Regular expressions (`pattern`, `patternProperties`): their length, and the size of the automaton a
 # pattern compiles to once counted repeats are expanded (a{1000} is 1000 states).
 MAX_PATTERN_CHARS: Final = 1_000
+MAX_PATTERN_NESTING: Final = 100  # groups within groups: parsing them recurses, in `re` too
 MAX_PATTERN_STATES: Final = 10_000
 # A pattern is matched by Python's `re` only where its worst case (backtracking) is at most this many steps
 # for the string at hand, else by a linear-time automaton, whose work (characters × states) is capped too.
 MAX_BACKTRACKING_STEPS: Final = 100_000
 MAX_AUTOMATON_STEPS: Final = 2_000_000
 
+# ---- fault injection (X-Simulator-* headers) ---------------------------------------------------------------
+MAX_LATENCY_MS: Final = 600_000  # X-Simulator-Latency-Ms: ten minutes
+# X-Simulator-Tokens-Per-Second is 0 (no pacing) or at least this: at 1e-9 one token would wait 30 years.
+MIN_TOKENS_PER_SECOND: Final = 1.0
+MAX_TOKENS_PER_SECOND: Final = 1_000_000
+# However slow the pace, one answer's pacing (a stream's, or a non-stream answer's wait) ends after the
+# longest latency the header allows.
+MAX_PACING_S: Final = MAX_LATENCY_MS / 1000
+
 # ---- time ------------------------------------------------------------------------------------------------
 # The last line of defence: work still running after this long (waiting for a worker included) is
 # refused. The counts above keep ordinary requests far below it, under load too.
-WORK_DEADLINE_S: Final = 2.0
+WORK_DEADLINE_S: Final = 3.0

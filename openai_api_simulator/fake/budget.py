@@ -52,13 +52,16 @@ class OffLoop(Exception):
 
 
 class Budget:
-    """What one request may still spend. Not thread-safe, and needs not be: one request, one thread at a time."""
+    """What one request may still spend.
+
+    Used by one thread at a time (the request's); `stop` may come from another, and only sets a flag.
+    """
 
     __slots__ = ("_epoch", "_slice_end", "_spent", "_stopped", "deadline", "deadline_s", "off_loop", "param")
 
-    def __init__(self, deadline_s: float = limits.WORK_DEADLINE_S) -> None:
-        self.deadline_s = deadline_s
-        self.deadline = time.monotonic() + deadline_s
+    def __init__(self, deadline_s: float | None = None) -> None:
+        self.deadline_s = limits.WORK_DEADLINE_S if deadline_s is None else deadline_s
+        self.deadline = time.monotonic() + self.deadline_s
         self.param: str | None = None  # the request field being worked on, named by the deadline error
         self.off_loop = False  # set by `api.work` once the work needs a worker thread
         self._spent: dict[str, int] = {}

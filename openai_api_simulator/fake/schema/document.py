@@ -43,7 +43,7 @@ _SINGLE_SCHEMA_KEYS = (
 NODES: Final = "schema nodes"  # the budget counter of subschemas read, over all the request's schemas
 # Counts whose minimum is generated item by item, and the largest minimum accepted.
 _COUNT_CAPS: Final = (
-    ("minLength", limits.MAX_GENERATED_CHARS, "characters"),
+    ("minLength", limits.MAX_STRING_CHARS, "characters"),
     ("minItems", limits.MAX_SCHEMA_COUNT, "items"),
     ("minProperties", limits.MAX_SCHEMA_COUNT, "properties"),
     ("minContains", limits.MAX_SCHEMA_COUNT, "items"),

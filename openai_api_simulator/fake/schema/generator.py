@@ -436,7 +436,7 @@ class _Generator:
             raise SchemaError(f"minLength ({lo}) is greater than maxLength ({hi})", path)
         if hi is not None:
             # A pattern's renderer aims at a length up to the maximum: no further than the budget allows.
-            hi = min(hi, max(lo, limits.MAX_GENERATED_CHARS))
+            hi = min(hi, max(lo, limits.MAX_STRING_CHARS))
         pattern = flat.get("pattern")
         fmt = flat.get("format")
         maker = MAKERS.get(fmt) if isinstance(fmt, str) else None
@@ -452,7 +452,9 @@ class _Generator:
         named = named_string(name, rng.fork("named"), self.words)
         if named is not None and len(named) >= lo and (hi is None or len(named) <= hi):
             return named
-        return self.words.plain_string(rng.fork("plain"), lo, hi)
+        # Unbounded, a plain string overshoots its minimum by a word or two: never past the budget.
+        most = hi if hi is not None else max(lo, limits.MAX_STRING_CHARS)
+        return self.words.plain_string(rng.fork("plain"), lo, most)
 
     def _pattern_string(self, pattern: str, lo: int, hi: int | None, rng: Rng, path: str) -> str:
         """A string the pattern's `search` accepts, within the length bounds."""

@@ -131,6 +131,27 @@ def _text_shape(source: str) -> _Shape:
     return _Shape(repeats, _power(2.0, bars), nested)
 
 
+def _nesting(source: str) -> int:
+    """How deep the pattern's groups nest (escapes and character classes skipped)."""
+    deepest = depth = i = 0
+    while i < len(source):
+        c = source[i]
+        if c == "\\":
+            i += 1
+        elif c == "[":
+            i += 1 + (source[i + 1 : i + 2] == "^")
+            i += source[i : i + 1] == "]"
+            while i < len(source) and source[i] != "]":
+                i += 2 if source[i] == "\\" else 1
+        elif c == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c == ")":
+            depth -= 1
+        i += 1
+    return deepest
+
+
 def _longest_safe(shape: _Shape) -> int:
     """The longest string `re` may be handed: its bound stays within `MAX_BACKTRACKING_STEPS` (-1: none)."""
     if shape.nested or math.isinf(shape.ways):
@@ -272,6 +293,11 @@ class SafePattern:
         if len(source) > limits.MAX_PATTERN_CHARS:
             raise UnsafePattern(
                 f"pattern is {len(source):,} characters long; the simulator's limit is {limits.MAX_PATTERN_CHARS:,}"
+            )
+        if _nesting(source) > limits.MAX_PATTERN_NESTING:
+            raise UnsafePattern(
+                f"pattern {source[:40]!r}... nests groups more than {limits.MAX_PATTERN_NESTING} deep, "
+                "the simulator's limit"
             )
         self.source = source
         self._compiled = re.compile(source)  # re.error for a malformed pattern: the caller says so

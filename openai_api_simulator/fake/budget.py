@@ -57,13 +57,16 @@ class Budget:
     Used by one thread at a time (the request's); `stop` may come from another, and only sets a flag.
     """
 
-    __slots__ = ("_epoch", "_slice_end", "_spent", "_stopped", "deadline", "deadline_s", "off_loop", "param")
+    __slots__ = ("_epoch", "_slice_end", "_spent", "_stopped", "deadline", "deadline_s", "memo", "off_loop", "param")
 
     def __init__(self, deadline_s: float | None = None) -> None:
         self.deadline_s = limits.WORK_DEADLINE_S if deadline_s is None else deadline_s
         self.deadline = time.monotonic() + self.deadline_s
         self.param: str | None = None  # the request field being worked on, named by the deadline error
         self.off_loop = False  # set by `api.work` once the work needs a worker thread
+        # What the request's work has worked out and may use again (a schema's analysis): its second look at
+        # the same thing costs nothing more. Keys are the owner's; entries hold the objects they are about.
+        self.memo: dict[object, object] = {}
         self._spent: dict[str, int] = {}
         self._slice_end = _NO_SLICE
         self._stopped = False
@@ -118,9 +121,11 @@ class Budget:
         return dict(self._spent)
 
     def end_slice(self, restore: dict[str, int] | None = None) -> None:
+        """End the slice; with `restore`, the work starts over: its counts back, nothing it worked out kept."""
         self._slice_end = _NO_SLICE
         if restore is not None:
             self._spent = restore
+            self.memo = {}
 
 
 def stop_all() -> None:

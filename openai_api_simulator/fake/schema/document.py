@@ -34,6 +34,7 @@ from openai_api_simulator.fake.schema.keywords import (
     pointer,
 )
 from openai_api_simulator.fake.schema.pattern import SafePattern, UnsafePattern, safe_pattern
+from openai_api_simulator.fake.schema.validate import Checker
 
 # Subschema keywords holding one schema each, walked by the structure check.
 _SINGLE_SCHEMA_KEYS = (
@@ -62,7 +63,11 @@ class Document:
         self._regexes: dict[str, SafePattern] = {}
         self._anchors: dict[str, Any] | None = None
         self._graph: Graph | None = None
-        # Read by the structure check for the rule on unevaluatedProperties (see `_check_key_patterns`).
+        self._checker: Checker | None = None
+        # Learnt by the structure check: whether a $ref makes the subschemas more than a tree, how many
+        # there are, and what the rule on unevaluatedProperties needs (see `_check_key_patterns`).
+        self._refs = False
+        self._size = 0
         self._unevaluated = False
         self._key_patterns: dict[str, str] = {}  # patternProperties pattern -> its pointer
         self._longest_key = _GENERATED_KEY_CHARS
@@ -133,10 +138,18 @@ class Document:
             self._regexes[pattern] = compiled
         return compiled
 
+    def checker(self) -> Checker:
+        """The validator for this root, built on first use (after `check`: it takes any well-formed schema)."""
+        if self._checker is None:
+            self._checker = Checker(self.root)
+        return self._checker
+
     def graph(self) -> Graph:
         """The subschemas and their heights, worked out on first use (after `check`, which resolves every ref)."""
         if self._graph is None:
-            self._graph = Graph(self.root, self.resolve, self.budget)
+            # Before `check` has run (a caller asking heights directly) assume the worst: refs.
+            refs = self._refs or not self._size
+            self._graph = Graph(self.root, self.resolve, self.budget, refs=refs)
         return self._graph
 
     def min_height(self, schema: Any) -> float:
@@ -149,7 +162,9 @@ class Document:
         """Raise `SchemaError` for a malformed schema, one over the limits, or one that visibly no value satisfies."""
         self._check(self.root, "#", 0)
         self._check_key_patterns()
-        self.graph().check_expansion()
+        # Without a $ref a value meets each subschema at most once: a tree within the limit needs no count.
+        if self._refs or self._size > limits.MAX_SCHEMA_EXPANSION:
+            self.graph().check_expansion()
         if math.isinf(self.min_height(self.root)):
             raise SchemaError(
                 "no finite value satisfies this schema (it is false, contradictory, or requires endless nesting)"
@@ -213,11 +228,14 @@ class Document:
                 path,
             )
         self.budget.check()
+        self._size += 1
+        self._refs = self._refs or "$ref" in schema
         if "unevaluatedProperties" in schema:
             self._unevaluated = True
-        for names in (schema.get("required"), *as_mapping(schema.get("dependentRequired")).values()):
-            for name in names if isinstance(names, (list, tuple)) else ():
-                self._longest_key = max(self._longest_key, len(name) if isinstance(name, str) else 0)
+        if "required" in schema or "dependentRequired" in schema:
+            for names in (schema.get("required"), *as_mapping(schema.get("dependentRequired")).values()):
+                for name in names if isinstance(names, (list, tuple)) else ():
+                    self._longest_key = max(self._longest_key, len(name) if isinstance(name, str) else 0)
 
     def _check_key_patterns(self) -> None:
         """With ``unevaluatedProperties``, the validator matches ``patternProperties`` with Python's `re`.
@@ -265,8 +283,9 @@ class Document:
         for key, cap, unit in _COUNT_CAPS:
             least = count(schema.get(key))
             if least is not None and least > cap:
+                shown = f"{least:,}" if least < 10**15 else f"{least:.3g}"
                 raise SchemaError(
-                    f"{key} ({least:,}) is above the simulator's limit of {cap:,} {unit}", pointer(path, key)
+                    f"{key} ({shown}) is above the simulator's limit of {cap:,} {unit}", pointer(path, key)
                 )
         if "required" in schema:
             required = schema["required"]

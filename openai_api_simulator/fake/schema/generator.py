@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from fractions import Fraction
 from typing import Any, Final, NamedTuple
 
@@ -38,13 +38,12 @@ from openai_api_simulator.fake.schema.keywords import (
     fraction,
     integer_range,
     is_multiple,
-    json_equal,
+    json_key,
     pointer,
 )
 from openai_api_simulator.fake.schema.merge import merge
 from openai_api_simulator.fake.schema.names import named_float_range, named_int_range, named_string
 from openai_api_simulator.fake.schema.regex import matching_string
-from openai_api_simulator.fake.schema.validate import Checker
 from openai_api_simulator.fake.schema.words import NOUNS, Words
 
 # Beyond this many `$ref` expansions (or nested containers) on one path, recursion winds down: optional
@@ -168,18 +167,27 @@ def _shuffled(rng: Rng, n: int) -> list[int]:
 class _Generator:
     def __init__(self, root: Any, hint: str, budget: Budget, *, count_nodes: bool = False) -> None:
         self.budget = budget
-        self.doc = Document(root, budget, count_nodes=count_nodes)
+        # A schema the request has already had checked (the API checks every schema, then generates from
+        # the one it answers with) comes with what was worked out about it: heights, patterns, validator.
+        known = budget.memo.get(("schema", id(root)))
+        if isinstance(known, tuple) and known[0] is root and isinstance(known[1], Document):
+            self.doc, self._checked = known[1], True
+        else:
+            self.doc, self._checked = Document(root, budget, count_nodes=count_nodes), False
         self.words = Words(hint)
         # Flattened schemas by id (holding the schema, so the id is not reused): an allOf of $refs shared
         # across the document is merged once, not once per path that reaches it.
         self._flat: dict[int, tuple[Any, Any, int]] = {}
 
     def check(self) -> None:
-        self.doc.check()
+        if not self._checked:
+            self.doc.check()
+            self.budget.memo[("schema", id(self.doc.root))] = (self.doc.root, self.doc)
+            self._checked = True
 
     def generate(self, rng: Rng) -> Any:
         # Built only now: the structure check has made sure the schema is one the validator can take.
-        self.checker = Checker(self.doc.root)
+        self.checker = self.doc.checker()
         return self._gen_node(self.doc.root, rng, _State(0, 0), "#", "")
 
     def _step(self, path: str) -> None:
@@ -498,6 +506,7 @@ class _Generator:
         unique = flat.get("uniqueItems") is True
         child = state._replace(depth=state.depth + 1)
         out: list[Any] = []
+        seen: set[Hashable] = set()  # json_key of each item, when unique: a lookup, not a pass over the items
         for i in range(n):
             sub, sub_path = (prefix[i], pointer(path, "prefixItems", i)) if i < len(prefix) else (items, items_path)
             if i in positions:
@@ -510,7 +519,7 @@ class _Generator:
                     if i < lo:
                         raise
                     break
-                if not (unique and any(json_equal(value, other) for other in out)):
+                if not (unique and json_key(value) in seen):
                     found = True
                     break
             if not found:
@@ -518,6 +527,8 @@ class _Generator:
                     break  # a shorter array is still valid
                 raise _Unlucky(f"found only {i} distinct items for uniqueItems (minItems {lo})", path)
             out.append(value)
+            if unique:
+                seen.add(json_key(value))
         return out
 
     def _property_schema(self, flat: Mapping[str, Any], key: str, path: str) -> tuple[Any, str] | None:
@@ -597,6 +608,7 @@ class _Generator:
         for i in range(len(candidates) + 4 * least + 8):
             if len(out) >= least:
                 return
+            self._step(path)  # a candidate drawn, kept or not
             draw = rng.fork("extra", i)
             if i < len(candidates):
                 key = candidates[i]

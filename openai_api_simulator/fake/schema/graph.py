@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, Final
 
 from openai_api_simulator import limits
 from openai_api_simulator.fake.budget import Budget
@@ -39,72 +39,110 @@ from openai_api_simulator.fake.schema.keywords import (
 # Keywords holding one subschema, and those holding a map or a list of them.
 _SINGLE = (
     "additionalProperties", "additionalItems", "contains", "propertyNames", "not", "if", "then", "else",
-    "unevaluatedProperties", "unevaluatedItems", "items",
+    "unevaluatedProperties", "unevaluatedItems",
 )  # fmt: skip
 _MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas", "dependencies")
-_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems", "items")
+_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
 # Keywords whose subschemas check the same value, not a part of it: what an expansion count follows.
 _IN_PLACE_SINGLE = ("not", "if", "then", "else")
 _IN_PLACE_LISTS = ("allOf", "anyOf", "oneOf")
 _EVALUATIONS_PER_NODE = 8
 
 
-def _subschemas(schema: Mapping[str, Any], path: str) -> Iterator[tuple[Any, str]]:
-    """The subschemas written inside `schema`, with their pointers."""
-    for key in _SINGLE:
-        sub = schema.get(key)
-        if isinstance(sub, (bool, Mapping)):
-            yield sub, pointer(path, key)
-    for key in _MAPS:
-        for name, sub in as_mapping(schema.get(key)).items():
-            if isinstance(sub, (bool, Mapping)):
-                yield sub, pointer(path, key, name)
-    for key in _LISTS:
-        subs = schema.get(key)
-        for i, sub in enumerate(subs if isinstance(subs, (list, tuple)) else ()):
-            yield sub, pointer(path, key, i)
+_HOLDS: Final = {
+    **{key: "one" for key in _SINGLE},
+    **{key: "map" for key in _MAPS},
+    **{key: "list" for key in _LISTS},
+    "items": "one or list",
+}
+
+
+def _subschemas(schema: Mapping[str, Any]) -> Iterator[tuple[Any, tuple[object, ...]]]:
+    """The subschemas written inside `schema`, with the pointer tokens that lead to each.
+
+    Read off the keys the schema has (a few), not looked up for every keyword there is (two dozen).
+    """
+    for key, value in schema.items():
+        holds = _HOLDS.get(key)
+        if holds is None:
+            continue
+        if holds == "map":
+            for name, sub in as_mapping(value).items():
+                if isinstance(sub, (bool, Mapping)):
+                    yield sub, (key, name)
+        elif isinstance(value, (list, tuple)) and holds != "one":
+            for i, sub in enumerate(value):
+                yield sub, (key, i)
+        elif isinstance(value, (bool, Mapping)) and holds != "list":
+            yield value, (key,)
 
 
 class Graph:
-    """Every subschema of a root reachable through schema keywords and ``$ref``, and what is known of them."""
+    """Every subschema of a root reachable through schema keywords and ``$ref``, and what is known of them.
 
-    def __init__(self, root: Any, resolve: Callable[[Any, str], tuple[Any, str]], budget: Budget) -> None:
+    `refs` says whether the document has any ``$ref``. Without one the subschemas form a tree: heights are
+    worked out as they are asked for (no cycle can form), and a value is checked against at most as many
+    subschemas as the document has, so the graph is only walked when a question needs it.
+    """
+
+    def __init__(
+        self, root: Any, resolve: Callable[[Any, str], tuple[Any, str]], budget: Budget, *, refs: bool = True
+    ) -> None:
+        self._root = root
         self._resolve = resolve
         self._budget = budget
+        self._refs = refs
         self._targets: dict[int, Any] = {}  # id(schema with $ref) -> the schema it points to
-        self._paths: dict[int, str] = {}
-        self._nodes: list[Mapping[str, Any]] = []  # children before parents where the tree allows
-        self._collect(root)
+        # id -> (the schema above, pointer tokens from it), or (None, the whole pointer) for the root and ref
+        # targets: pointers are only spelled out for an error message.
+        self._where: dict[int, tuple[Any, tuple[object, ...]]] = {}
+        self._nodes: list[Mapping[str, Any]] | None = None  # children before parents where the tree allows
         self._heights: dict[int, list[Any]] = {}  # id -> [schema, height]: the worklist's results
         self._loose: dict[int, tuple[Any, float]] = {}  # heights of schemas made later (merges)
         self._solved = False
 
-    def _collect(self, root: Any) -> None:
+    def _pointer(self, schema: Any) -> str:
+        tokens: list[object] = []
+        above, steps = self._where.get(id(schema), (None, ("#",)))
+        while above is not None:
+            tokens[:0] = steps
+            above, steps = self._where.get(id(above), (None, ("#",)))
+        return pointer(str(steps[0]), *steps[1:], *tokens)
+
+    def _collected(self) -> list[Mapping[str, Any]]:
+        if self._nodes is not None:
+            return self._nodes
+        nodes: list[Mapping[str, Any]] = []
+        self._nodes = nodes
+        root = self._root
         if not isinstance(root, Mapping):
-            return
-        self._paths[id(root)] = "#"
-        stack: list[tuple[Mapping[str, Any], str, bool]] = [(root, "#", False)]
+            return nodes
+        self._where[id(root)] = (None, ("#",))
+        stack: list[tuple[Mapping[str, Any], bool]] = [(root, False)]
         while stack:
-            schema, path, expanded = stack.pop()
+            schema, expanded = stack.pop()
             if expanded:
-                self._nodes.append(schema)  # post-order: after everything below it
+                nodes.append(schema)  # post-order: after everything below it
                 continue
-            stack.append((schema, path, True))
-            children = list(_subschemas(schema, path))
+            stack.append((schema, True))
+            children: list[tuple[Any, Any, tuple[object, ...]]] = [
+                (sub, schema, tokens) for sub, tokens in _subschemas(schema)
+            ]
             if "$ref" in schema:
-                target, target_path = self._resolve(schema["$ref"], path)
+                target, target_path = self._resolve(schema["$ref"], "#")
                 self._targets[id(schema)] = target
-                children.append((target, target_path))
-            for child, child_path in reversed(children):
-                if isinstance(child, Mapping) and id(child) not in self._paths:
-                    self._paths[id(child)] = child_path
-                    stack.append((child, child_path, False))
+                children.append((target, None, (target_path,)))
+            for child, above, tokens in reversed(children):
+                if isinstance(child, Mapping) and id(child) not in self._where:
+                    self._where[id(child)] = (above, tokens)
+                    stack.append((child, False))
+        return nodes
 
     # ---- nesting heights -------------------------------------------------------------------------
 
     def min_height(self, schema: Any) -> float:
         """How many containers deep the shallowest instance must be; infinity when none is finite."""
-        if not self._solved:
+        if self._refs and not self._solved:
             self._solve()
         return self._height_of(schema, ())[0]
 
@@ -135,7 +173,7 @@ class Graph:
 
     def _solve(self) -> None:
         self._solved = True
-        nodes = self._nodes
+        nodes = self._collected()
         heights = self._heights
         for schema in nodes:
             heights[id(schema)] = [schema, math.inf]
@@ -168,7 +206,7 @@ class Graph:
                 raise SchemaError(
                     "working out how deeply this schema's values must nest takes too long (its $refs form "
                     "too many cycles)",
-                    self._paths.get(id(schema), "#"),
+                    self._pointer(schema),
                 )
             if allowed % 256 == 0:
                 self._budget.check()
@@ -231,29 +269,38 @@ class Graph:
         Counted as paths: a subschema reached twice costs twice. A cycle is cut where it closes; the validator
         meets it as a recursion that ends in an error, not as an explosion.
         """
+        nodes = self._collected()
+        in_place: dict[int, list[Any]] = {}
+
+        def below(schema: Mapping[str, Any]) -> list[Any]:
+            found = in_place.get(id(schema))
+            if found is None:
+                found = in_place[id(schema)] = self._in_place(schema)
+            return found
+
         done: dict[int, int] = {}
-        for root in self._nodes:
+        for root in nodes:
             if id(root) in done:
                 continue
             on_path = {id(root)}
-            stack: list[tuple[Mapping[str, Any], Iterator[Any]]] = [(root, iter(self._in_place(root)))]
+            stack: list[tuple[Mapping[str, Any], Iterator[Any]]] = [(root, iter(below(root)))]
             while stack:
                 schema, pending = stack[-1]
                 child = next(pending, None)
                 if child is not None:
                     if id(child) not in done and id(child) not in on_path:
                         on_path.add(id(child))
-                        stack.append((child, iter(self._in_place(child))))
+                        stack.append((child, iter(below(child))))
                     continue
                 stack.pop()
                 on_path.discard(id(schema))
-                total = 1 + sum(done.get(id(sub), 0) for sub in self._in_place(schema))
+                total = 1 + sum(done.get(id(sub), 0) for sub in below(schema))
                 if total > limits.MAX_SCHEMA_EXPANSION:
                     raise SchemaError(
                         f"a value is checked against more than {limits.MAX_SCHEMA_EXPANSION:,} subschemas here "
                         "once $ref, allOf, anyOf and oneOf are expanded, the simulator's limit (an allOf or anyOf "
                         "of $refs that do the same doubles the count at every level)",
-                        self._paths.get(id(schema), "#"),
+                        self._pointer(schema),
                     )
                 done[id(schema)] = total
             self._budget.check()

@@ -21,8 +21,9 @@ from fractions import Fraction
 from typing import Any, Final, NamedTuple
 
 from openai_api_simulator import limits
-from openai_api_simulator.fake.budget import Budget, BudgetExceeded
+from openai_api_simulator.fake.budget import Budget
 from openai_api_simulator.fake.rng import Rng
+from openai_api_simulator.fake.schema import costs
 from openai_api_simulator.fake.schema.document import Document
 from openai_api_simulator.fake.schema.errors import SchemaError
 from openai_api_simulator.fake.schema.formats import MAKERS
@@ -55,9 +56,6 @@ _HARD_DEPTH: Final = 48
 # Redraws after a best-effort miss; only mismatching draws pay for them, so be generous.
 _ATTEMPTS: Final = 16
 _OPTIONAL_P: Final = 0.6
-# The budget's counters for a request: generation steps, and characters of the strings generated.
-STEPS: Final = "schema steps"
-CHARS: Final = "generated characters"
 
 # Keywords that tell an untyped schema's intended type.
 _OBJECT_KEYS: Final = frozenset(
@@ -101,30 +99,6 @@ def validate_schema_supported(schema: Any, budget: Budget | None = None) -> None
     generator = _Generator(schema, "", budget if budget is not None else Budget(), count_nodes=True)
     generator.check()
     generator.generate(Rng("validate_schema_supported"))
-
-
-def recharge(budget: Budget, work: tuple[tuple[str, int], ...]) -> None:
-    """Count again the work of a value generated earlier (and remembered): a request costs what it costs."""
-    for what, amount in work:
-        budget.add(what, amount)
-    if budget.spent(STEPS) > limits.MAX_SCHEMA_STEPS:
-        raise _too_many_steps("#")
-    if budget.spent(CHARS) > limits.MAX_GENERATED_CHARS:
-        raise _too_many_chars("#")
-
-
-def _too_many_steps(path: str) -> BudgetExceeded:
-    return BudgetExceeded(
-        f"{path}: generating values for the request's schemas takes more than {limits.MAX_SCHEMA_STEPS:,} steps "
-        "(subschemas visited once $ref and allOf are expanded), the simulator's limit per request"
-    )
-
-
-def _too_many_chars(path: str) -> BudgetExceeded:
-    return BudgetExceeded(
-        f"{path}: the generated strings would total more than {limits.MAX_GENERATED_CHARS:,} characters, "
-        "the simulator's limit per request"
-    )
 
 
 class _Unlucky(Exception):
@@ -191,9 +165,7 @@ class _Generator:
         return self._gen_node(self.doc.root, rng, _State(0, 0), "#", "")
 
     def _step(self, path: str) -> None:
-        if self.budget.add(STEPS, 1) > limits.MAX_SCHEMA_STEPS:
-            raise _too_many_steps(path)
-        self.budget.check()
+        costs.step(self.budget, path)
 
     # ---- flattening ------------------------------------------------------------------------------
 
@@ -433,8 +405,7 @@ class _Generator:
 
     def _gen_string(self, flat: Mapping[str, Any], rng: Rng, path: str, name: str) -> str:
         value = self._draw_string(flat, rng, path, name)
-        if self.budget.add(CHARS, len(value)) > limits.MAX_GENERATED_CHARS:
-            raise _too_many_chars(path)
+        costs.characters(self.budget, len(value), path)
         return value
 
     def _draw_string(self, flat: Mapping[str, Any], rng: Rng, path: str, name: str) -> str:

@@ -56,7 +56,8 @@ CACHE_SHARES: Final[Mapping[str, float]] = MappingProxyType(
         "answers": 0.08,  # generated answers by content seed
         "validators": 0.05,  # compiled JSON Schema validators by schema text
         "routes": 0.04,  # the model each small request body names
-        "patterns": 0.03,  # parsed `pattern` regexes by source
+        "matchers": 0.02,  # `pattern` regexes checked and compiled for matching (`schema.pattern`), by source
+        "patterns": 0.01,  # parsed `pattern` regexes by source, for generating strings
     }
 )
 

@@ -12,6 +12,7 @@ import signal
 import socket
 import threading
 from collections.abc import Iterator
+from types import FrameType
 from typing import Final
 
 import uvicorn
@@ -19,6 +20,7 @@ from starlette.types import ASGIApp
 
 from openai_api_simulator import net
 from openai_api_simulator.errors import StartupError
+from openai_api_simulator.fake import budget
 
 # Connections waiting to be accepted; uvicorn's default, enough for bursts from parallel test workers.
 BACKLOG: Final = 2048
@@ -65,6 +67,12 @@ class Server(uvicorn.Server):
     uvicorn re-raises the caught signal once it has shut down, so the process would end "killed by SIGTERM"
     (rc -15) even though it stopped cleanly; supervisors and shells read that as a crash.
     """
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        # The fake model's work in flight is abandoned (its clients get a 503), not waited for: uvicorn lets
+        # requests finish before it stops, and one deep in a schema would hold the shutdown to its deadline.
+        budget.stop_all()
+        super().handle_exit(sig, frame)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:

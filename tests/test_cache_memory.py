@@ -33,9 +33,11 @@ Request = tuple[str, dict[str, Any]]
 
 
 def word_vectors() -> Iterator[Request]:
-    # 60 KB of 5,000 distinct words, each drawn at 3,072 dimensions: 590 MB of cached tuples before.
-    words = " ".join(f"w{k:010x}" for k in range(5000))
-    yield "embeddings", {"model": "gpt-sim-1", "input": words, "dimensions": 3072}
+    # 5,000 distinct words, each drawn at 3,072 dimensions (590 MB of cached tuples before), in requests of 500
+    # words: within the simulator's cap of words x dimensions per request.
+    for start in range(0, 5000, 500):
+        words = " ".join(f"w{k:010x}" for k in range(start, start + 500))
+        yield "embeddings", {"model": "gpt-sim-1", "input": words, "dimensions": 3072}
 
 
 def memo() -> Iterator[Request]:
@@ -51,6 +53,24 @@ def responses_store() -> Iterator[Request]:
     # needs the room.
     for i in range(40):
         yield "responses", {"model": "gpt-sim-1", "input": f"Note {i}:" + "ā" * 1_000_000, "max_output_tokens": 16}
+
+
+def matchers() -> Iterator[Request]:
+    # Distinct patterns of ~6,300 automaton states each (1.7 MB apiece when checked for safe matching): 510 MB
+    # kept by a cache bounded by its entry count.
+    for i in range(300):
+        schema = {
+            "type": "object",
+            "properties": {"code": {"type": "string", "pattern": f"^(ab|cd|[0-9]){{0,900}}x{i}$"}},
+        }
+        yield (
+            "chat/completions",
+            {
+                "model": "gpt-sim-1",
+                "messages": [{"role": "user", "content": "Code?"}],
+                "response_format": {"type": "json_schema", "json_schema": {"name": "c", "schema": schema}},
+            },
+        )
 
 
 @pytest.fixture
@@ -76,7 +96,7 @@ def server() -> Iterator[tuple[str, psutil.Process]]:
         proc.wait(timeout=10)
 
 
-@pytest.mark.parametrize("workload", [word_vectors, memo, responses_store], ids=lambda w: w.__name__)
+@pytest.mark.parametrize("workload", [word_vectors, memo, responses_store, matchers], ids=lambda w: w.__name__)
 def test_rss_stays_within_the_cache_budget(server: tuple[str, psutil.Process], workload: Any) -> None:
     base, process = server
     with httpx.Client(base_url=base, timeout=120) as client:

@@ -9,9 +9,10 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 
-from openai_api_simulator import __version__
+from openai_api_simulator import __version__, limits
 from openai_api_simulator.api.conversations import ConversationStore
 from openai_api_simulator.config import Faults, Settings
+from openai_api_simulator.fake.budget import Budget
 from openai_api_simulator.fake.rng import fingerprint
 
 T = TypeVar("T")
@@ -28,6 +29,7 @@ class RequestContext:
     faults: Faults
     model: str
     conversations: ConversationStore = field(default_factory=ConversationStore, compare=False)
+    budget: Budget = field(default_factory=Budget, compare=False)  # the request's work (`api.work.run`)
 
     created_override: int | None = None  # the memo renders responses with a placeholder here
 
@@ -73,20 +75,24 @@ async def first_token_delay(faults: Faults) -> None:
 
 
 async def generation_delay(faults: Faults, tokens: int) -> None:
-    """Non-stream answers take as long as streaming them would have."""
+    """Non-stream answers take as long as streaming them would have (at most `limits.MAX_PACING_S`)."""
     await first_token_delay(faults)
     if faults.tokens_per_second > 0 and tokens:
-        await asyncio.sleep(tokens / faults.tokens_per_second)
+        await asyncio.sleep(min(tokens / faults.tokens_per_second, limits.MAX_PACING_S))
 
 
 async def paced(items: Iterable[T], faults: Faults) -> AsyncIterator[T]:
-    """Yield `items` at `tokens_per_second`, scheduled from the start so sleeps do not drift."""
+    """Yield `items` at `tokens_per_second`, scheduled from the start so sleeps do not drift.
+
+    The schedule ends at `limits.MAX_PACING_S`: whatever the rate (the --tokens-per-second flag takes any),
+    an answer is never paced for longer than the longest latency a header may ask for.
+    """
     rate = faults.tokens_per_second
     loop = asyncio.get_running_loop()
     start = loop.time()
     for k, item in enumerate(items):
         if rate > 0 and k:
-            delay = start + k / rate - loop.time()
+            delay = start + min(k / rate, limits.MAX_PACING_S) - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
         yield item

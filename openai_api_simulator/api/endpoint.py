@@ -43,7 +43,8 @@ class Endpoint(Generic[R]):
     name: str  # "chat/completions": the path under /v1, and the capability a backend lists to answer it
     parse: Callable[[dict[str, Any], RequestContext], R]  # the body as the fake reads it (OpenAI's 400s)
     respond: Callable[[R, RequestContext], Awaitable[dict[str, Any]]]  # the fake's JSON answer
-    stream: Callable[[R, RequestContext], AsyncIterator[bytes | CutConnection]] | None = None  # its SSE answer
+    # Its SSE answer: awaited for the work (refusals are plain HTTP errors), then iterated for the events.
+    stream: Callable[[R, RequestContext], Awaitable[AsyncIterator[bytes | CutConnection]]] | None = None
     stream_error: Callable[[str, str], bytes] = data_error_event  # (message, code) → the stream's last event
 
     @property

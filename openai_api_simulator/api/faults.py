@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Final
 
+from openai_api_simulator import limits
 from openai_api_simulator.api.http import retry_after as whole_seconds
 from openai_api_simulator.api.http import retry_after_ms
 from openai_api_simulator.config import Faults
@@ -45,7 +46,8 @@ def _display(name: str) -> str:
     return "X-Simulator-" + "-".join(part.capitalize() for part in name.split("-"))
 
 
-def _number(headers: Mapping[str, str], name: str, lo: float, hi: float) -> float | None:
+def _number(headers: Mapping[str, str], name: str, lo: float, hi: float, *, or_zero: bool = False) -> float | None:
+    """The header's value, from `lo` to `hi` (or exactly 0 with `or_zero`); 400 naming the header otherwise."""
     raw = headers.get(HEADER_PREFIX + name)
     if raw is None:
         return None
@@ -53,9 +55,10 @@ def _number(headers: Mapping[str, str], name: str, lo: float, hi: float) -> floa
         value = float(raw)
     except ValueError:
         value = float("nan")
-    if not lo <= value <= hi:  # also rejects NaN
+    if not (lo <= value <= hi or (or_zero and value == 0)):  # also rejects NaN
+        zero = "0 or " if or_zero else ""
         raise InvalidRequest(
-            f"Header '{_display(name)}' must be a number from {lo:g} to {hi:g}, got {raw!r}.",
+            f"Header '{_display(name)}' must be {zero}a number from {lo:g} to {hi:g}, got {raw!r}.",
             param=_display(name),
         )
     return value
@@ -77,10 +80,13 @@ def fault_plan(base: Faults, headers: Mapping[str, str]) -> Faults:
     if not any(key.startswith(HEADER_PREFIX) for key in headers):
         return base
     plan = base
-    if (v := _number(headers, "latency-ms", 0, 600_000)) is not None:
+    if (v := _number(headers, "latency-ms", 0, limits.MAX_LATENCY_MS)) is not None:
         plan = replace(plan, latency_ms=v)
-    if (v := _number(headers, "tokens-per-second", 0, 1_000_000)) is not None:
-        plan = replace(plan, tokens_per_second=v)
+    rate = _number(
+        headers, "tokens-per-second", limits.MIN_TOKENS_PER_SECOND, limits.MAX_TOKENS_PER_SECOND, or_zero=True
+    )
+    if rate is not None:
+        plan = replace(plan, tokens_per_second=rate)
     if (v := _number(headers, "error", 400, 599)) is not None:
         plan = replace(plan, error_status=int(v))
     if (v := _number(headers, "error-rate", 0, 1)) is not None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from openai_api_simulator.api import tools
+from openai_api_simulator import limits
+from openai_api_simulator.api import caps, tools, work
 from openai_api_simulator.api import validate as v
 from openai_api_simulator.api.chat import content_text
 from openai_api_simulator.api.common import (
@@ -27,21 +28,25 @@ from openai_api_simulator.api.endpoint import Endpoint, typed_error_event
 from openai_api_simulator.api.http import CutConnection, sse_event
 from openai_api_simulator.errors import InvalidRequest
 from openai_api_simulator.fake import chat
+from openai_api_simulator.fake.budget import Budget
 from openai_api_simulator.fake.tokens import tool_call_tokens
 
 _INPUT_ROLES = ("user", "assistant", "system", "developer")
 
 
-def _input_messages(body: dict[str, Any]) -> list[chat.Message]:
+def _input_messages(body: dict[str, Any], budget: Budget) -> list[chat.Message]:
     raw = body.get("input")
     if raw is None:
         raise v.missing("input")
+    size = caps.InputSize("input")
     if isinstance(raw, str):
+        size.add(raw)
         return [chat.Message("user", raw)]
     if not isinstance(raw, list):
         raise v.wrong_type("input", "a string or an array of input items", raw)
     messages: list[chat.Message] = []
     for i, item in enumerate(raw):
+        budget.check()
         param = f"input[{i}]"
         if not isinstance(item, dict):
             raise v.wrong_type(param, "an object", item)
@@ -54,11 +59,13 @@ def _input_messages(body: dict[str, Any]) -> list[chat.Message]:
                 )
             if "content" not in item:
                 raise v.missing(f"{param}.content")
-            text, extra = content_text(item["content"], f"{param}.content")
+            text, extra = content_text(item["content"], f"{param}.content", size)
             messages.append(chat.Message(role, text, extra))
         elif kind == "function_call":
             name = v.get_str(item, "name", parent=param, required=True) or ""
             arguments = v.get_str(item, "arguments", parent=param, required=True) or ""
+            size.add(name)
+            size.add(arguments)
             v.get_str(item, "call_id", parent=param, required=True)
             messages.append(chat.Message("assistant", "", tool_call_tokens(name, arguments)))
         elif kind == "function_call_output":
@@ -66,7 +73,7 @@ def _input_messages(body: dict[str, Any]) -> list[chat.Message]:
             output = item.get("output")
             if output is None:
                 raise v.missing(f"{param}.output")
-            text, extra = content_text(output, f"{param}.output")
+            text, extra = content_text(output, f"{param}.output", size)
             messages.append(chat.Message("tool", text, extra))
         else:
             raise v.invalid_value(
@@ -79,7 +86,9 @@ def _input_messages(body: dict[str, Any]) -> list[chat.Message]:
     return messages
 
 
-def _text_format(body: dict[str, Any], messages: list[chat.Message]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+def _text_format(
+    body: dict[str, Any], messages: list[chat.Message], budget: Budget
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """(the `text.format` echoed back, the schema the answer must follow or None for prose)."""
     text = v.get_object(body, "text")
     fmt = v.get_object(text, "format", parent="text") if text else None
@@ -89,16 +98,19 @@ def _text_format(body: dict[str, Any], messages: list[chat.Message]) -> tuple[di
         "Response input messages must contain the word 'json' in some form to use 'text.format' of type 'json_object'.",
         param="input",
     )
-    value = tools.output_schema(fmt, "text.format", messages, nested=False, no_json_word=no_json_word)
+    value = tools.output_schema(fmt, "text.format", messages, nested=False, no_json_word=no_json_word, budget=budget)
     if value is None:
         return {"type": "text"}, None
     return (fmt if fmt.get("type") == "json_schema" else {"type": fmt["type"]}), value
 
 
 class ResponsesRequest:
-    def __init__(self, body: dict[str, Any], conversations: ConversationStore | None = None) -> None:
+    def __init__(
+        self, body: dict[str, Any], conversations: ConversationStore | None = None, budget: Budget | None = None
+    ) -> None:
+        self.budget = budget if budget is not None else Budget()
         self.model = v.require_str(body, "model")
-        messages = _input_messages(body)
+        messages = _input_messages(body, self.budget)
         self.previous_response_id = v.get_str(body, "previous_response_id")
         if self.previous_response_id:
             store = conversations if conversations is not None else ConversationStore()
@@ -111,12 +123,13 @@ class ResponsesRequest:
         self.history = tuple(messages)  # what a follow-up continues from (without `instructions`)
         self.instructions = v.get_str(body, "instructions")
         if self.instructions:
+            caps.InputSize("instructions").add(self.instructions)
             messages.insert(0, chat.Message("developer", self.instructions))
-        function_tools = tools.parse_tools(body, nested=False)
+        function_tools = tools.parse_tools(body, nested=False, budget=self.budget)
         tool_choice = tools.parse_tool_choice(body, function_tools, nested=False)
-        self.format, json_schema = _text_format(body, messages)
+        self.format, json_schema = _text_format(body, messages, self.budget)
         self.stream = v.get_bool(body, "stream", False)
-        self.max_output_tokens = v.get_int(body, "max_output_tokens", lo=16)
+        self.max_output_tokens = v.get_int(body, "max_output_tokens", lo=16, hi=limits.MAX_OUTPUT_TOKENS)
         self.temperature = v.get_number(body, "temperature", lo=0, hi=2)
         self.top_p = v.get_number(body, "top_p", lo=0, hi=1)
         self.metadata = v.get_object(body, "metadata") or {}
@@ -131,21 +144,29 @@ class ResponsesRequest:
             parallel_tool_calls=self.parallel_tool_calls,
             json_schema=json_schema,
             content_seed=chat.content_seed(body),
+            schema_param="text.format",
         )
         self.input_tokens = chat.prompt_tokens(messages, function_tools)
+
+
+def _choice(req: ResponsesRequest) -> chat.Choice:
+    """The answer's one choice, refused (400) when it would be larger than the simulator's limits."""
+    choice = chat.complete(req.conversation, n=1, max_tokens=req.max_output_tokens, stop=(), budget=req.budget)[0]
+    caps.answer_size(choice.completion_tokens, 0, tokens_param="max_output_tokens", logprobs_param="top_logprobs")
+    return choice
 
 
 class _Framer:
     """Builds the response object and its output items for one request."""
 
-    def __init__(self, req: ResponsesRequest, ctx: RequestContext) -> None:
+    def __init__(self, req: ResponsesRequest, ctx: RequestContext, choice: chat.Choice) -> None:
         self.req = req
         self.ctx = ctx
         seed = req.conversation.content_seed
         self.id = make_id("resp_", seed, 48)
         self.message_id = make_id("msg_", seed + "/msg", 48)
         self.created = ctx.created()
-        self.choice = chat.complete(req.conversation, n=1, max_tokens=req.max_output_tokens, stop=())[0]
+        self.choice = choice
 
     @property
     def incomplete(self) -> bool:
@@ -235,7 +256,7 @@ def _remember(framer: _Framer) -> None:
 
 
 async def respond(req: ResponsesRequest, ctx: RequestContext) -> dict[str, Any]:
-    framer = _Framer(req, ctx)
+    framer = _Framer(req, ctx, await work.run(ctx.budget, _choice, req))
     await generation_delay(ctx.faults, framer.choice.completion_tokens)
     _remember(framer)
     return framer.response(framer.final_status(), framer.final_items(), usage=True)
@@ -246,7 +267,11 @@ def _pieces(text: str) -> list[str]:
 
 
 async def stream(req: ResponsesRequest, ctx: RequestContext) -> AsyncIterator[bytes | CutConnection]:
-    framer = _Framer(req, ctx)
+    """The answer's work, done before the response starts (so a refusal is still a plain 400), then its events."""
+    return _events(_Framer(req, ctx, await work.run(ctx.budget, _choice, req)), ctx)
+
+
+async def _events(framer: _Framer, ctx: RequestContext) -> AsyncIterator[bytes | CutConnection]:
     sequence = iter(range(1_000_000_000))
 
     def event(kind: str, **fields: Any) -> bytes:
@@ -255,7 +280,7 @@ async def stream(req: ResponsesRequest, ctx: RequestContext) -> AsyncIterator[by
     yield event("response.created", response=framer.response("in_progress", [], usage=False))
     yield event("response.in_progress", response=framer.response("in_progress", [], usage=False))
     await first_token_delay(ctx.faults)
-    budget = FailAfter(ctx.faults)
+    pacing = FailAfter(ctx.faults)
 
     def failed() -> bytes | CutConnection:
         if ctx.faults.stream_fail_mode == "disconnect":
@@ -273,7 +298,7 @@ async def stream(req: ResponsesRequest, ctx: RequestContext) -> AsyncIterator[by
             for k, call in enumerate(choice.tool_calls):
                 item = framer.call_item(k, "in_progress", "")
                 yield event("response.output_item.added", output_index=k, item=item)
-                async for piece in budget.paced(_pieces(call.arguments)):
+                async for piece in pacing.paced(_pieces(call.arguments)):
                     yield event(
                         "response.function_call_arguments.delta", item_id=item["id"], output_index=k, delta=piece
                     )
@@ -291,12 +316,12 @@ async def stream(req: ResponsesRequest, ctx: RequestContext) -> AsyncIterator[by
             ids: dict[str, Any] = {"item_id": framer.message_id, "output_index": 0}
             yield event("response.output_item.added", output_index=0, item=framer.message_item("in_progress", None))
             yield event("response.content_part.added", **ids, content_index=0, part=framer.text_part(""))
-            async for token in budget.paced(choice.tokens):
+            async for token in pacing.paced(choice.tokens):
                 yield event("response.output_text.delta", **ids, content_index=0, delta=token, logprobs=[])
             yield event("response.output_text.done", **ids, content_index=0, text=text, logprobs=[])
             yield event("response.content_part.done", **ids, content_index=0, part=framer.text_part(text))
             yield event("response.output_item.done", output_index=0, item=framer.final_items()[0])
-        budget.end()
+        pacing.end()
     except StreamCut:
         yield failed()
         return
@@ -307,7 +332,7 @@ async def stream(req: ResponsesRequest, ctx: RequestContext) -> AsyncIterator[by
 
 
 def parse(body: dict[str, Any], ctx: RequestContext) -> ResponsesRequest:
-    return ResponsesRequest(body, ctx.conversations)
+    return ResponsesRequest(body, ctx.conversations, ctx.budget)
 
 
 ENDPOINT: Endpoint[ResponsesRequest] = Endpoint("responses", parse, respond, stream, stream_error=typed_error_event)

@@ -12,24 +12,38 @@ import re
 from collections.abc import Sequence
 from typing import Any, Final
 
+from openai_api_simulator import limits
+from openai_api_simulator.api import caps
 from openai_api_simulator.api import validate as v
 from openai_api_simulator.errors import InvalidRequest
 from openai_api_simulator.fake import chat, schema
+from openai_api_simulator.fake.budget import Budget, BudgetExceeded
 
 # OpenAI's rule for function and schema names.
 _NAME: Final = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _FORMATS: Final = "'text', 'json_object' and 'json_schema'"
 
 
-def check_schema(value: dict[str, Any], param: str) -> None:
-    """400 `invalid_schema` naming `param` for a JSON Schema the generator cannot honour."""
+def check_schema(value: dict[str, Any], param: str, budget: Budget | None = None) -> None:
+    """400 `invalid_schema` naming `param` for a JSON Schema the generator cannot honour, or one over the limits.
+
+    The schema's work counts in the request's `budget`, whose deadline error then names `param`.
+    """
+    budget = budget if budget is not None else Budget()
+    outer, budget.param = budget.param, param
     try:
-        schema.validate_schema_supported(value)
+        schema.validate_schema_supported(value, budget)
     except schema.SchemaError as exc:
         raise InvalidRequest(f"Invalid schema for '{param}': {exc}", param=param, code="invalid_schema") from None
+    except BudgetExceeded as exc:
+        raise InvalidRequest(
+            f"Invalid schema for '{param}': {exc.reason}", param=param, code="invalid_schema"
+        ) from None
+    finally:
+        budget.param = outer
 
 
-def parse_function(function: dict[str, Any], param: str) -> chat.Tool:
+def parse_function(function: dict[str, Any], param: str, budget: Budget | None = None) -> chat.Tool:
     """A function tool from its `name`, `description` and `parameters` (which default to an empty object)."""
     name = v.get_str(function, "name", parent=param, required=True) or ""
     if not _NAME.match(name):
@@ -38,14 +52,16 @@ def parse_function(function: dict[str, Any], param: str) -> chat.Tool:
     parameters = v.get_object(function, "parameters", parent=param)
     if parameters is None:
         parameters = {"type": "object", "properties": {}}
-    check_schema(parameters, f"{param}.parameters")
+    check_schema(parameters, f"{param}.parameters", budget)
     return chat.Tool(name=name, description=description, parameters=parameters)
 
 
-def parse_tools(body: dict[str, Any], *, nested: bool) -> tuple[chat.Tool, ...]:
-    """`tools`: function tools only, with distinct names."""
+def parse_tools(body: dict[str, Any], *, nested: bool, budget: Budget | None = None) -> tuple[chat.Tool, ...]:
+    """`tools`: function tools only, with distinct names, at most `limits.MAX_TOOLS` of them."""
     tools: list[chat.Tool] = []
-    for i, item in enumerate(v.get_list(body, "tools") or []):
+    items = v.get_list(body, "tools") or []
+    caps.array_length("tools", items, limits.MAX_TOOLS)
+    for i, item in enumerate(items):
         param = f"tools[{i}]"
         if not isinstance(item, dict):
             raise v.wrong_type(param, "an object", item)
@@ -54,9 +70,9 @@ def parse_tools(body: dict[str, Any], *, nested: bool) -> tuple[chat.Tool, ...]:
             raise v.invalid_value(f"{param}.type", f"'{kind}'. The simulator supports tools of type 'function'.")
         if nested:
             function = v.get_object(item, "function", parent=param, required=True) or {}
-            tools.append(parse_function(function, f"{param}.function"))
+            tools.append(parse_function(function, f"{param}.function", budget))
         else:
-            tools.append(parse_function(item, param))
+            tools.append(parse_function(item, param, budget))
     names = [t.name for t in tools]
     for name in names:
         if names.count(name) > 1:
@@ -102,7 +118,13 @@ def mentions_json(messages: Sequence[chat.Message]) -> bool:
 
 
 def output_schema(
-    fmt: dict[str, Any], param: str, messages: Sequence[chat.Message], *, nested: bool, no_json_word: InvalidRequest
+    fmt: dict[str, Any],
+    param: str,
+    messages: Sequence[chat.Message],
+    *,
+    nested: bool,
+    no_json_word: InvalidRequest,
+    budget: Budget | None = None,
 ) -> dict[str, Any] | None:
     """The JSON Schema an answer in format `fmt` (at `param`) must follow; None for plain text.
 
@@ -126,6 +148,6 @@ def output_schema(
         value = v.get_object(spec, "schema", parent=spec_param, required=not nested)
         if value is None:
             value = {}
-        check_schema(value, f"{spec_param}.schema")
+        check_schema(value, f"{spec_param}.schema", budget)
         return value
     raise v.invalid_value(f"{param}.type", f"'{kind}'. Supported values are: {_FORMATS}.")

@@ -10,6 +10,7 @@ import math
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
+from openai_api_simulator import limits
 from openai_api_simulator.errors import InvalidRequest
 
 T = TypeVar("T")
@@ -154,7 +155,7 @@ def get_list(body: Mapping[str, Any], key: str, *, parent: str = "", required: b
 
 
 def get_stop(body: Mapping[str, Any]) -> list[str]:
-    """`stop`: a string or up to 4 strings (OpenAI's limit)."""
+    """`stop`: a string or up to `limits.MAX_STOP` strings (OpenAI's limit, 4)."""
     value = body.get("stop")
     if value is None:
         return []
@@ -162,8 +163,10 @@ def get_stop(body: Mapping[str, Any]) -> list[str]:
         return [value] if value else []
     if not isinstance(value, list):
         raise wrong_type("stop", "a string or an array of strings", value)
-    if len(value) > 4:
-        raise invalid_value("stop", f"array too long. Expected at most 4 items, but got {len(value)} instead.")
+    if len(value) > limits.MAX_STOP:
+        raise invalid_value(
+            "stop", f"array too long. Expected at most {limits.MAX_STOP} items, but got {len(value)} instead."
+        )
     for i, item in enumerate(value):
         if not isinstance(item, str):
             raise wrong_type(f"stop[{i}]", "a string", item)

@@ -3,7 +3,8 @@
 Per request: the `X-Simulator-*` headers are laid over the server's faults; a request with none may be answered
 from the memo of whole responses (by exact body bytes); an injected error is decided (every request counts in
 the error-rate schedule, memo hits included); then the endpoint parses the body and the fake answers, as JSON
-or as an event stream.
+or as an event stream. Parsing and answering are the request's CPU work: they run through `api.work.run`, with
+the request's budget, so a heavy one moves off the event loop and one over the limits is refused.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, Final
 
 from starlette.responses import Response
 
+from openai_api_simulator.api import work
 from openai_api_simulator.api.common import RequestContext, generation_delay, now
 from openai_api_simulator.api.conversations import ConversationStore
 from openai_api_simulator.api.endpoints import ENDPOINTS
@@ -23,6 +25,7 @@ from openai_api_simulator.api.http import SSEResponse, dumps
 from openai_api_simulator.api.memo import CREATED_PLACEHOLDER, ResponseMemo, completion_tokens, entry_for
 from openai_api_simulator.backends.base import READY, ModelCard, ModelRequest, ModelStatus
 from openai_api_simulator.config import Faults, Settings
+from openai_api_simulator.fake.budget import Budget
 from openai_api_simulator.fake.caches import size_caches
 from openai_api_simulator.fake.faults import ErrorSchedule
 
@@ -61,8 +64,10 @@ class FakeBackend:
         if status is not None:
             raise injected_error(status, model, faults.retry_after)
 
-    def _context(self, faults: Faults, model: str) -> RequestContext:
-        return RequestContext(self.settings, faults, model, conversations=self.conversations)
+    def _context(self, faults: Faults, model: str, raw: bytes) -> RequestContext:
+        budget = Budget()
+        budget.off_loop = len(raw) > work.INLINE_MAX_BODY
+        return RequestContext(self.settings, faults, model, conversations=self.conversations, budget=budget)
 
     async def handle(self, request: ModelRequest) -> Response:
         endpoint = request.endpoint
@@ -77,10 +82,10 @@ class FakeBackend:
                     await generation_delay(faults, hit.tokens)
                 return _json(hit.render(now(self.settings)))
         self._check_injected_error(faults, request.model)
-        ctx = self._context(faults, request.model)
-        parsed = endpoint.parse(request.body, ctx)
+        ctx = self._context(faults, request.model, request.raw)
+        parsed = await work.run(ctx.budget, endpoint.parse, request.body, ctx)
         if endpoint.stream is not None and parsed.stream:
-            return SSEResponse(endpoint.stream(parsed, ctx))
+            return SSEResponse(await endpoint.stream(parsed, ctx))
         if not memoizable:
             return _json(dumps(await endpoint.respond(parsed, ctx)))
         # Rendered with a placeholder for `created`, so the memo can fill in the time of each later hit.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from openai_api_simulator.config import Settings
 from openai_api_simulator.fake import chat, embeddings
-from openai_api_simulator.fake.schema import regex, validate
+from openai_api_simulator.fake.schema import pattern, regex, validate
 
 
 def size_caches(settings: Settings) -> None:
@@ -19,3 +19,4 @@ def size_caches(settings: Settings) -> None:
     embeddings.VECTORS.resize(settings.cache_bytes("word_vectors"))
     validate.VALIDATORS.resize(settings.cache_bytes("validators"))
     regex.PATTERNS.resize(settings.cache_bytes("patterns"))
+    pattern.MATCHERS.resize(settings.cache_bytes("matchers"))

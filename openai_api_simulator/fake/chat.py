@@ -16,6 +16,7 @@ from typing import Any, Final, Literal
 
 from openai_api_simulator.config import DEFAULT_CACHE_MB, cache_bytes
 from openai_api_simulator.fake import schema as schema_gen
+from openai_api_simulator.fake.budget import Budget, BudgetExceeded
 from openai_api_simulator.fake.rng import Rng, request_fingerprint
 from openai_api_simulator.fake.text import generate_text
 from openai_api_simulator.fake.tokens import count_tokens, split_tokens, tool_call_tokens
@@ -87,6 +88,7 @@ class Conversation:
     parallel_tool_calls: bool = True
     json_schema: Mapping[str, Any] | None = None  # response_format json_schema (or json_object's schema)
     content_seed: str = ""  # request_fingerprint(body, FRAMING_FIELDS)
+    schema_param: str = "response_format"  # where the request put `json_schema`, for error messages
 
     @property
     def prompt(self) -> str:
@@ -119,6 +121,9 @@ class Answer:
     tool_calls: tuple[ToolCall, ...] = ()
     tokens: tuple[str, ...] = ()  # `content` split once here, not on every request that hits the cache
     tool_tokens: int = 0  # what the tool calls count as completion tokens
+    # What generating it counted against the request's budget: counted again when it comes from the cache,
+    # so whether a request is within its limits never depends on what was asked before.
+    work: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -184,22 +189,33 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
-def generate_answer(conv: Conversation, index: int) -> Answer:
-    """The unbounded answer for choice `index`."""
+def generate_answer(conv: Conversation, index: int, budget: Budget | None = None) -> Answer:
+    """The unbounded answer for choice `index`, its work counted in `budget` (a fresh one by default)."""
+    budget = budget if budget is not None else Budget()
+    before = budget.counts()
     rng = Rng(conv.content_seed).fork("choice", index)
     if _wants_tool_call(conv):
         calls = []
         for k, tool in enumerate(_pick_tools(conv, rng.fork("pick"))):
             call_rng = rng.fork("call", k)
-            arguments = schema_gen.generate(tool.parameters, call_rng.fork("args"), hint=conv.prompt)
+            arguments = _generate(tool.parameters, call_rng.fork("args"), conv.prompt, budget, "tools")
             calls.append(ToolCall(id="call_" + call_rng.alnum(24), name=tool.name, arguments=_dumps(arguments)))
         used = sum(tool_call_tokens(c.name, c.arguments) for c in calls)
-        return Answer(content=None, tool_calls=tuple(calls), tool_tokens=used)
+        return Answer(content=None, tool_calls=tuple(calls), tool_tokens=used, work=budget.since(before))
     if conv.json_schema is not None:
-        text = _dumps(schema_gen.generate(conv.json_schema, rng.fork("json"), hint=conv.prompt))
+        value = _generate(conv.json_schema, rng.fork("json"), conv.prompt, budget, conv.schema_param)
+        text = _dumps(value)
     else:
         text = generate_text(rng.fork("text"), conv.prompt)
-    return Answer(content=text, tokens=tuple(split_tokens(text)))
+    return Answer(content=text, tokens=tuple(split_tokens(text)), work=budget.since(before))
+
+
+def _generate(schema: Mapping[str, Any], rng: Rng, hint: str, budget: Budget, param: str) -> Any:
+    try:
+        return schema_gen.generate(schema, rng, hint=hint, budget=budget)
+    except BudgetExceeded as exc:
+        exc.param = exc.param or param
+        raise
 
 
 # Unbounded answers are deterministic, so a repeated request (or the same request with another `n`,
@@ -217,13 +233,19 @@ def answer_bytes(answer: Answer) -> int:
     return size
 
 
-def unbounded_answer(conv: Conversation, index: int) -> Answer:
+def unbounded_answer(conv: Conversation, index: int, budget: Budget | None = None) -> Answer:
     """`generate_answer`, remembered by (content seed, choice index)."""
     key = (conv.content_seed, index)
     answer = ANSWERS.get(key)
     if answer is None:
-        answer = generate_answer(conv, index)
+        answer = generate_answer(conv, index, budget)
         ANSWERS.put(key, answer, sys.getsizeof(conv.content_seed) + answer_bytes(answer))
+    elif budget is not None and answer.work:
+        try:
+            schema_gen.recharge(budget, answer.work)
+        except BudgetExceeded as exc:
+            exc.param = exc.param or ("tools" if answer.tool_calls else conv.schema_param)
+            raise
     return answer
 
 
@@ -232,12 +254,16 @@ def _apply_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
     return (text[:cut], True) if cut >= 0 else (text, False)
 
 
-def complete(conv: Conversation, *, n: int, max_tokens: int | None, stop: Sequence[str]) -> list[Choice]:
+def complete(
+    conv: Conversation, *, n: int, max_tokens: int | None, stop: Sequence[str], budget: Budget | None = None
+) -> list[Choice]:
     """The `n` choices of a chat completion, with `stop` and `max_tokens` applied."""
     choices = []
     forced = conv.tool_choice not in ("none", "auto", "required")
     for index in range(n):
-        answer = unbounded_answer(conv, index)
+        if budget is not None:
+            budget.check()
+        answer = unbounded_answer(conv, index, budget)
         if answer.tool_calls:
             # OpenAI reports `stop`, not `tool_calls`, when tool_choice named the function.
             reason = "stop" if forced else "tool_calls"

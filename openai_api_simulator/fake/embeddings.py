@@ -40,6 +40,11 @@ def _unit_draws(key: str, dims: int) -> array[float]:
     return draws
 
 
+def word_count(text: str) -> int:
+    """How many word vectors `embed` adds up for `text`: its cost is this times the dimensions."""
+    return max(1, sum(1 for _ in _WORD.finditer(text.lower())))
+
+
 def embed(text: str, dims: int, model: str) -> list[float]:
     words = _WORD.findall(text.lower()) or [text]
     acc = [0.0] * dims

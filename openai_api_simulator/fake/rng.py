@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+# Integers of up to this many bits convert to a float (the largest float is just under 2**1024).
+_FLOAT_BITS = 1023
 
 
 def canonical_json(value: Any) -> str:
@@ -52,6 +54,11 @@ class Rng:
         """An integer in [0, n)."""
         if n <= 0:
             raise ValueError("n must be positive")
+        if n.bit_length() > _FLOAT_BITS:
+            # random() * n would overflow a float (multipleOf 1e-300 across [0, 1e308] has ~10^616 multiples):
+            # draw among the multiples of a power of two instead, still one draw and still below n.
+            shift = n.bit_length() - _FLOAT_BITS
+            return self.below(n >> shift) << shift
         return min(int(self._random.random() * n), n - 1)
 
     def between(self, lo: int, hi: int) -> int:

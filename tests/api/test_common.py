@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterable
 
 import pytest
 
+from openai_api_simulator import limits
 from openai_api_simulator.api import common
 from openai_api_simulator.api.common import FailAfter, RequestContext, StreamCut, chat_usage, make_id, paced
 from openai_api_simulator.config import Faults, Settings
@@ -140,3 +141,12 @@ def test_a_budget_of_zero_fails_even_an_answer_without_content() -> None:
     with pytest.raises(StreamCut):
         fail.end()
     assert sent_before_cut(FailAfter(Faults(stream_fail_after=0)), ["a"]) == ([], True)
+
+
+def test_no_pace_lasts_longer_than_the_longest_latency(clock: FakeClock) -> None:
+    # At 1e-9 tokens/s (the --tokens-per-second flag takes it) one token would wait 30 years.
+    asyncio.run(common.generation_delay(Faults(tokens_per_second=1e-9), 300))
+    assert clock.sleeps == pytest.approx([limits.MAX_PACING_S])
+    start, cap = clock.now, limits.MAX_PACING_S
+    got = collect(paced(["a", "b", "c"], Faults(tokens_per_second=1e-9)), clock)
+    assert [at - start for _, at in got] == pytest.approx([0.0, cap, cap])

@@ -187,3 +187,29 @@ def test_errors_without_retry_after_send_none(http: httpx.Client) -> None:
         headers={"X-Simulator-Error": "500", "X-Simulator-Retry-After": "2.5"},
     )
     assert r.status_code == 500 and "retry-after" not in r.headers and "retry-after-ms" not in r.headers
+
+
+@pytest.mark.parametrize("rate", ["1e-9", "0.5", "-1", "nan", "2000000"])
+def test_a_token_rate_that_would_outlast_the_latency_cap_is_a_400_naming_the_header(
+    http: httpx.Client, rate: str
+) -> None:
+    r = http.post(
+        "/v1/chat/completions",
+        json={"model": "gpt-sim-1", "messages": MSG},
+        headers={"X-Simulator-Tokens-Per-Second": rate},
+    )
+    assert r.status_code == 400
+    error = r.json()["error"]
+    assert error["param"] == "X-Simulator-Tokens-Per-Second"
+    assert error["message"] == (
+        f"Header 'X-Simulator-Tokens-Per-Second' must be 0 or a number from 1 to 1e+06, got {rate!r}."
+    )
+
+
+def test_a_token_rate_of_zero_means_no_pacing(http: httpx.Client) -> None:
+    r = http.post(
+        "/v1/chat/completions",
+        json={"model": "gpt-sim-1", "messages": MSG},
+        headers={"X-Simulator-Tokens-Per-Second": "0"},
+    )
+    assert r.status_code == 200

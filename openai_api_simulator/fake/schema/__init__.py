@@ -9,13 +9,19 @@ Determinism: the output is a pure function of the schema, the hint and the `Rng`
 draws from its own fork (``prop/<name>``, ``item/<i>``, ...) so that, for example, adding a property to
 a schema does not change the values generated for the others.
 
-The modules, in the order a request meets them: `document` (structure checks, ``$ref``, nesting
-heights), `generator` (the walk), with `merge` (``allOf``), `regex` (``pattern``), `formats`,
-`names` and `words` (what strings look like), `validate` (the check) and `keywords` (reading keyword
-values, shared by all).
+The work is bounded by the request's `fake.budget.Budget`: the structure checks refuse schemas over the
+limits of `openai_api_simulator.limits`, and generation counts its steps and characters (`costs`); running
+out raises the budget's `BudgetExceeded`, never a `SchemaError` a fallback could retry around.
+
+The modules, in the order a request meets them: `document` (structure checks, ``$ref``), `graph` (nesting
+heights, expansion counts), `generator` (the walk), with `merge` (``allOf``), `regex` (``pattern``: parsing
+and generating), `pattern` (matching without catastrophic backtracking), `formats`, `names` and `words`
+(what strings look like), `validate` (the check), `costs` (the budget's counters) and `keywords` (reading
+keyword values, shared by all).
 """
 
+from openai_api_simulator.fake.schema.costs import recharge
 from openai_api_simulator.fake.schema.errors import SchemaError
 from openai_api_simulator.fake.schema.generator import generate, validate_schema_supported
 
-__all__ = ["SchemaError", "generate", "validate_schema_supported"]
+__all__ = ["SchemaError", "generate", "recharge", "validate_schema_supported"]

@@ -1,29 +1,31 @@
 """One schema document as a whole: its structure checks, local ``$ref`` resolution, and nesting heights.
 
 These are the questions answered about the schema before (and while) generating from it: is it well
-formed and free of obvious contradictions, where does a ``$ref`` point, which regexes does it use, and
-how deep must its shallowest instance be.  The last one is what lets recursive schemas (trees, linked
-lists) terminate: past a depth the generator takes the shallowest option, and a schema whose every
-instance nests forever is rejected up front instead of recursing until the budget runs out.
+formed and free of obvious contradictions, is it within the simulator's limits (`limits`: size, depth,
+expansion, lengths), where does a ``$ref`` point, which regexes does it use, and how deep must its
+shallowest instance be.  The last one is what lets recursive schemas (trees, linked lists) terminate:
+past a depth the generator takes the shallowest option, and a schema whose every instance nests forever
+is rejected up front instead of recursing until the budget runs out.  Heights and expansion counts are
+questions about the graph of subschemas, answered in `graph`.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
-from typing import Any
+import sys
+from collections.abc import Mapping
+from typing import Any, Final
 from urllib.parse import unquote
 
+from openai_api_simulator import limits
+from openai_api_simulator.fake.budget import Budget
 from openai_api_simulator.fake.schema.errors import SchemaError
+from openai_api_simulator.fake.schema.graph import Graph
 from openai_api_simulator.fake.schema.keywords import (
-    SCALARS,
     TYPE_NAMES,
-    array_parts,
-    as_list,
     as_mapping,
     bounds,
-    contains_needed,
     count,
     integer_range,
     is_number,
@@ -31,22 +33,44 @@ from openai_api_simulator.fake.schema.keywords import (
     kind,
     pointer,
 )
+from openai_api_simulator.fake.schema.pattern import SafePattern, UnsafePattern, safe_pattern
+from openai_api_simulator.fake.schema.validate import Checker
 
 # Subschema keywords holding one schema each, walked by the structure check.
 _SINGLE_SCHEMA_KEYS = (
     "additionalProperties", "additionalItems", "contains", "propertyNames", "not", "if", "then", "else",
     "unevaluatedProperties", "unevaluatedItems",
 )  # fmt: skip
+NODES: Final = "schema nodes"  # the budget counter of subschemas read, over all the request's schemas
+# Counts whose minimum is generated item by item, and the largest minimum accepted.
+_COUNT_CAPS: Final = (
+    ("minLength", limits.MAX_STRING_CHARS, "characters"),
+    ("minItems", limits.MAX_SCHEMA_COUNT, "items"),
+    ("minProperties", limits.MAX_SCHEMA_COUNT, "properties"),
+    ("minContains", limits.MAX_SCHEMA_COUNT, "items"),
+)
+# Generated property names that no schema spells out (drawn from patternProperties) are at most this long.
+_GENERATED_KEY_CHARS: Final = 24
 
 
 class Document:
     """One root schema and what is worked out about it once per generation (regexes, anchors, heights)."""
 
-    def __init__(self, root: Any) -> None:
+    def __init__(self, root: Any, budget: Budget | None = None, *, count_nodes: bool = False) -> None:
         self.root = root
-        self._regexes: dict[str, re.Pattern[str]] = {}
-        self._heights: dict[int, tuple[Any, float]] = {}
+        self.budget = budget if budget is not None else Budget()
+        self._count_nodes = count_nodes  # count the subschemas against the request's `MAX_SCHEMA_NODES`
+        self._regexes: dict[str, SafePattern] = {}
         self._anchors: dict[str, Any] | None = None
+        self._graph: Graph | None = None
+        self._checker: Checker | None = None
+        # Learnt by the structure check: whether a $ref makes the subschemas more than a tree, how many
+        # there are, and what the rule on unevaluatedProperties needs (see `_check_key_patterns`).
+        self._refs = False
+        self._size = 0
+        self._unevaluated = False
+        self._key_patterns: dict[str, str] = {}  # patternProperties pattern -> its pointer
+        self._longest_key = _GENERATED_KEY_CHARS
 
     # ---- references ------------------------------------------------------------------------------
 
@@ -84,38 +108,63 @@ class Document:
     def _anchor_map(self) -> dict[str, Any]:
         if self._anchors is None:
             anchors: dict[str, Any] = {}
-
-            def walk(node: Any) -> None:
+            # Depth first in document order (the first of two equal anchors wins), without recursion: the walk
+            # goes through const and default values too, which nest as deep as the JSON parser allows.
+            stack: list[Any] = [self.root]
+            while stack:
+                node = stack.pop()
                 if isinstance(node, Mapping):
                     if isinstance(node.get("$anchor"), str):
                         anchors.setdefault(node["$anchor"], node)
-                    for value in node.values():
-                        walk(value)
+                    stack.extend(reversed(list(node.values())))
                 elif isinstance(node, (list, tuple)):
-                    for value in node:
-                        walk(value)
-
-            walk(self.root)
+                    stack.extend(reversed(node))
             self._anchors = anchors
         return self._anchors
 
-    def regex(self, pattern: Any, where: str) -> re.Pattern[str]:
+    def regex(self, pattern: Any, where: str) -> SafePattern:
         if not isinstance(pattern, str):
             raise SchemaError(f"pattern must be a string, not {kind(pattern)}", where)
         compiled = self._regexes.get(pattern)
         if compiled is None:
             try:
-                compiled = re.compile(pattern)
+                compiled = safe_pattern(pattern)
             except re.error as exc:
                 raise SchemaError(f"pattern {pattern!r} is not a valid regular expression: {exc}", where) from None
+            except RecursionError:
+                raise SchemaError(f"pattern {pattern[:80]!r}... nests its groups too deeply", where) from None
+            except UnsafePattern as exc:
+                raise SchemaError(str(exc), where) from None
             self._regexes[pattern] = compiled
         return compiled
+
+    def checker(self) -> Checker:
+        """The validator for this root, built on first use (after `check`: it takes any well-formed schema)."""
+        if self._checker is None:
+            self._checker = Checker(self.root)
+        return self._checker
+
+    def graph(self) -> Graph:
+        """The subschemas and their heights, worked out on first use (after `check`, which resolves every ref)."""
+        if self._graph is None:
+            # Before `check` has run (a caller asking heights directly) assume the worst: refs.
+            refs = self._refs or not self._size
+            self._graph = Graph(self.root, self.resolve, self.budget, refs=refs)
+        return self._graph
+
+    def min_height(self, schema: Any) -> float:
+        """How many containers deep the shallowest instance must be; infinity when none is finite."""
+        return self.graph().min_height(schema)
 
     # ---- structure checks ------------------------------------------------------------------------
 
     def check(self) -> None:
-        """Raise `SchemaError` for a malformed schema or one that visibly no value satisfies."""
+        """Raise `SchemaError` for a malformed schema, one over the limits, or one that visibly no value satisfies."""
         self._check(self.root, "#", 0)
+        self._check_key_patterns()
+        # Without a $ref a value meets each subschema at most once: a tree within the limit needs no count.
+        if self._refs or self._size > limits.MAX_SCHEMA_EXPANSION:
+            self.graph().check_expansion()
         if math.isinf(self.min_height(self.root)):
             raise SchemaError(
                 "no finite value satisfies this schema (it is false, contradictory, or requires endless nesting)"
@@ -126,8 +175,11 @@ class Document:
             return
         if not isinstance(schema, Mapping):
             raise SchemaError(f"a schema must be a JSON object or a boolean, not {kind(schema)}", path)
-        if nesting > 200:
-            raise SchemaError("schema nests too deeply", path)
+        if nesting > limits.MAX_SCHEMA_DEPTH:
+            raise SchemaError(
+                f"schema nests more than {limits.MAX_SCHEMA_DEPTH} levels deep, the simulator's limit", path
+            )
+        self._count(schema, path)
         if "$ref" in schema:
             self.resolve(schema["$ref"], path)
         self._check_keywords(schema, path)
@@ -148,6 +200,9 @@ class Document:
                 for name, sub in schema[key].items():
                     if key == "patternProperties":
                         self.regex(name, pointer(path, key, name))
+                        self._key_patterns.setdefault(name, pointer(path, key, name))
+                    elif key == "properties":
+                        self._longest_key = max(self._longest_key, len(name))
                     self._check(sub, pointer(path, key, name), nesting + 1)
         for key in ("allOf", "anyOf", "oneOf", "prefixItems"):
             if key in schema:
@@ -159,6 +214,47 @@ class Document:
         for name, sub in as_mapping(schema.get("dependencies")).items():
             if isinstance(sub, (bool, Mapping)):
                 self._check(sub, pointer(path, "dependencies", name), nesting + 1)
+
+    def _count(self, schema: Mapping[str, Any], path: str) -> None:
+        """Count one subschema (and its enum values and required names) against the request's limit."""
+        size = 1
+        for key in ("enum", "required"):
+            value = schema.get(key)
+            size += len(value) if isinstance(value, (list, tuple)) else 0
+        if self._count_nodes and self.budget.add(NODES, size) > limits.MAX_SCHEMA_NODES:
+            raise SchemaError(
+                f"the request's schemas have more than {limits.MAX_SCHEMA_NODES:,} subschemas (enum values and "
+                "required names included), the simulator's limit",
+                path,
+            )
+        self.budget.check()
+        self._size += 1
+        self._refs = self._refs or "$ref" in schema
+        if "unevaluatedProperties" in schema:
+            self._unevaluated = True
+        if "required" in schema or "dependentRequired" in schema:
+            for names in (schema.get("required"), *as_mapping(schema.get("dependentRequired")).values()):
+                for name in names if isinstance(names, (list, tuple)) else ():
+                    self._longest_key = max(self._longest_key, len(name) if isinstance(name, str) else 0)
+
+    def _check_key_patterns(self) -> None:
+        """With ``unevaluatedProperties``, the validator matches ``patternProperties`` with Python's `re`.
+
+        Its search for the properties a subschema evaluated is the validator library's own, so there the
+        patterns meet property names without the linear-time matcher; they must be cheap for `re` on the
+        longest name the generated objects can have (those the schema spells out, or short generated ones).
+        """
+        if not self._unevaluated:
+            return
+        for pattern, where in self._key_patterns.items():
+            if self.regex(pattern, where).longest_safe < self._longest_key:
+                raise SchemaError(
+                    f"patternProperties pattern {pattern!r} could backtrack for too long on property names of "
+                    f"{self._longest_key} characters, which the validator matches with Python's re when the "
+                    "schema uses unevaluatedProperties; simplify the pattern so that each repeated part matches "
+                    "its text one way only, or drop unevaluatedProperties",
+                    where,
+                )
 
     def _check_keywords(self, schema: Mapping[str, Any], path: str) -> None:
         """Malformed keyword values and contradictions visible in one schema object."""
@@ -184,6 +280,13 @@ class Document:
             lo_count, hi_count = count(schema.get(low)), count(schema.get(high))
             if lo_count is not None and hi_count is not None and lo_count > hi_count:
                 raise SchemaError(f"{low} ({lo_count}) is greater than {high} ({hi_count})", path)
+        for key, cap, unit in _COUNT_CAPS:
+            least = count(schema.get(key))
+            if least is not None and least > cap:
+                shown = f"{least:,}" if least < 10**15 else f"{least:.3g}"
+                raise SchemaError(
+                    f"{key} ({shown}) is above the simulator's limit of {cap:,} {unit}", pointer(path, key)
+                )
         if "required" in schema:
             required = schema["required"]
             if not isinstance(required, (list, tuple)) or not all(isinstance(r, str) for r in required):
@@ -220,7 +323,8 @@ class Document:
             value: Any = schema.get(key)
             if key not in schema or (isinstance(value, bool) and key.startswith("exclusive")):
                 continue
-            if not is_number(value) or not math.isfinite(value):
+            # An integer past a float's range (JSON allows 400 digits) would overflow the float arithmetic.
+            if not is_number(value) or abs(value) > sys.float_info.max or not math.isfinite(value):
                 raise SchemaError(f"{key} must be a number", pointer(path, key))
         if "multipleOf" in schema and schema["multipleOf"] <= 0:
             raise SchemaError("multipleOf must be greater than 0", pointer(path, "multipleOf"))
@@ -235,70 +339,6 @@ class Document:
             lo, hi = integer_range(limits)
             if lo is not None and hi is not None and lo > hi:
                 raise SchemaError(f"no integer lies between {limits.lo} and {limits.hi}", path)
-
-    # ---- minimum nesting (for terminating recursion) ---------------------------------------------
-
-    def min_height(self, schema: Any) -> float:
-        """How many containers deep the shallowest instance must be; infinity when none is finite."""
-        return self._height(schema, ())[0]
-
-    def _height(self, schema: Any, stack: tuple[int, ...]) -> tuple[float, bool]:
-        """(height, whether a cycle was cut).  Only cycle-free results are memoised: the others depend
-        on where the walk entered the cycle."""
-        if schema is True:
-            return 0.0, False
-        if not isinstance(schema, Mapping):
-            return math.inf, False
-        memo = self._heights.get(id(schema))
-        if memo is not None and memo[0] is schema:
-            return memo[1], False
-        if id(schema) in stack:
-            return math.inf, True
-        inner = (*stack, id(schema))
-        cyclic = False
-
-        def sub(node: Any) -> float:
-            nonlocal cyclic
-            height, cut = self._height(node, inner)
-            cyclic = cyclic or cut
-            return height
-
-        result = 0.0
-        if "$ref" in schema:
-            result = max(result, sub(self.resolve(schema["$ref"], "#")[0]))
-        for part in as_list(schema.get("allOf")):
-            result = max(result, sub(part))
-        for key in ("anyOf", "oneOf"):
-            if key in schema:
-                result = max(result, min([sub(branch) for branch in as_list(schema[key])], default=math.inf))
-        if "const" not in schema and "enum" not in schema:
-            result = max(result, self._own_height(schema, sub))
-        if not cyclic:
-            self._heights[id(schema)] = (schema, result)
-        return result, cyclic
-
-    @staticmethod
-    def _own_height(schema: Mapping[str, Any], sub: Callable[[Any], float]) -> float:
-        declared = schema.get("type")
-        if declared is None:
-            return 0.0  # any type is allowed, scalars included
-        best = math.inf
-        for name in [declared] if isinstance(declared, str) else as_list(declared):
-            if name in SCALARS:
-                return 0.0
-            if name == "object":
-                props = as_mapping(schema.get("properties"))
-                needed = [sub(props[r]) for r in as_list(schema.get("required")) if r in props]
-                best = min(best, 1.0 + max(needed, default=0.0))
-            elif name == "array":
-                prefix, items, _ = array_parts(schema)
-                lo = max(count(schema.get("minItems")) or 0, contains_needed(schema))
-                if lo == 0:
-                    best = min(best, 1.0)
-                else:
-                    heights = [sub(prefix[i] if i < len(prefix) else items) for i in range(min(lo, len(prefix) + 1))]
-                    best = min(best, 1.0 + max(heights))
-        return best
 
 
 def _is_names(value: Any) -> bool:

@@ -1,4 +1,4 @@
-"""`SchemaError`, the one exception the package lets out.
+"""`SchemaError`, the one exception of the package's own (the request's budget has its: `fake.budget`).
 
 Its own module because every other module raises it (static checks, `$ref` resolution, validation,
 generation) and the API layer turns it into OpenAI's ``invalid_schema`` error, quoting its text.

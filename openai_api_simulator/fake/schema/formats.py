@@ -78,9 +78,12 @@ def _make_hostname(rng: Rng, lo: int, hi: int | None) -> str | None:
     value = f"{rng.choice(NOUNS)}.example.com"
     if hi is not None and len(value) > hi:
         value = value.split(".")[0][:hi]
-    while len(value) < lo:
-        value = "x" * min(63, max(1, lo - len(value) - 1)) + "." + value
-    return _fixed(value, lo, hi)
+    labels: list[str] = []  # prepended in turn, joined once (not a copy per label)
+    length = len(value)
+    while length < lo:
+        labels.append("x" * min(63, max(1, lo - length - 1)))
+        length += len(labels[-1]) + 1
+    return _fixed(".".join([*reversed(labels), value]), lo, hi)
 
 
 def _make_uuid(rng: Rng, lo: int, hi: int | None) -> str | None:

@@ -7,18 +7,23 @@ a type, and builds the value from the keywords; a node's value is then checked a
 value can be found for raises `SchemaError`; an invalid value is never returned.
 
 Recursive schemas terminate because past a depth (`_MINIMAL_DEPTH` containers or `_MINIMAL_REFS` ``$ref``
-expansions on one path) every choice takes its shallowest option, and `_BUDGET` bounds the total work.
+expansions on one path) every choice takes its shallowest option.  The request's `Budget` bounds the total
+work: every node drawn and every ``$ref``/``allOf`` flattening is a step (`limits.MAX_SCHEMA_STEPS` per
+request), and generated strings count their characters (`limits.MAX_GENERATED_CHARS`).
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from fractions import Fraction
 from typing import Any, Final, NamedTuple
 
+from openai_api_simulator import limits
+from openai_api_simulator.fake.budget import Budget
 from openai_api_simulator.fake.rng import Rng
+from openai_api_simulator.fake.schema import costs
 from openai_api_simulator.fake.schema.document import Document
 from openai_api_simulator.fake.schema.errors import SchemaError
 from openai_api_simulator.fake.schema.formats import MAKERS
@@ -34,13 +39,12 @@ from openai_api_simulator.fake.schema.keywords import (
     fraction,
     integer_range,
     is_multiple,
-    json_equal,
+    json_key,
     pointer,
 )
 from openai_api_simulator.fake.schema.merge import merge
 from openai_api_simulator.fake.schema.names import named_float_range, named_int_range, named_string
 from openai_api_simulator.fake.schema.regex import matching_string
-from openai_api_simulator.fake.schema.validate import Checker
 from openai_api_simulator.fake.schema.words import NOUNS, Words
 
 # Beyond this many `$ref` expansions (or nested containers) on one path, recursion winds down: optional
@@ -51,7 +55,6 @@ _MINIMAL_DEPTH: Final = 8
 _HARD_DEPTH: Final = 48
 # Redraws after a best-effort miss; only mismatching draws pay for them, so be generous.
 _ATTEMPTS: Final = 16
-_BUDGET: Final = 20_000
 _OPTIONAL_P: Final = 0.6
 
 # Keywords that tell an untyped schema's intended type.
@@ -70,19 +73,20 @@ _NUMBER_KEYS: Final = frozenset({"minimum", "maximum", "exclusiveMinimum", "excl
 _ANY_WEIGHTS: Final = {"string": 4, "integer": 2, "number": 1, "boolean": 2, "null": 1}
 
 
-def generate(schema: Mapping[str, Any] | bool, rng: Rng, *, hint: str = "") -> Any:
+def generate(schema: Mapping[str, Any] | bool, rng: Rng, *, hint: str = "", budget: Budget | None = None) -> Any:
     """A JSON value (dicts, lists, str, int, float, bool, None) that validates against `schema`.
 
     `hint` is free text (typically the user's prompt); its content words may appear in string values.
     Raises `SchemaError` for the schemas `validate_schema_supported` rejects and for any schema no
-    value can be generated for.
+    value can be generated for, and the budget's exceptions (`fake.budget`) when `budget` (the request's;
+    a fresh one by default) runs out.
     """
-    generator = _Generator(schema, hint)
+    generator = _Generator(schema, hint, budget if budget is not None else Budget())
     generator.check()
     return generator.generate(rng)
 
 
-def validate_schema_supported(schema: Any) -> None:
+def validate_schema_supported(schema: Any, budget: Budget | None = None) -> None:
     """Raise `SchemaError` unless `generate` can produce values for `schema`.
 
     Checks the structure (objects or booleans all the way down, well-formed keywords, local ``$ref``s
@@ -90,13 +94,11 @@ def validate_schema_supported(schema: Any) -> None:
     (``enum: []``, ``minimum > maximum``, ``minItems > maxItems``, ``not: {}``...) and finally does a
     trial generation, which catches what only shows up when generating (e.g. an unmatchable pattern).
     """
-    generator = _Generator(schema, "")
+    # The request's schemas are counted here, where the API checks them: generating from one later reads
+    # the same schema again, which is not a second schema.
+    generator = _Generator(schema, "", budget if budget is not None else Budget(), count_nodes=True)
     generator.check()
     generator.generate(Rng("validate_schema_supported"))
-
-
-class _Budget(SchemaError):
-    """Generation did too much work.  Never caught by the fallbacks: retrying would only do more."""
 
 
 class _Unlucky(Exception):
@@ -137,18 +139,33 @@ def _shuffled(rng: Rng, n: int) -> list[int]:
 
 
 class _Generator:
-    def __init__(self, root: Any, hint: str) -> None:
-        self.doc = Document(root)
+    def __init__(self, root: Any, hint: str, budget: Budget, *, count_nodes: bool = False) -> None:
+        self.budget = budget
+        # A schema the request has already had checked (the API checks every schema, then generates from
+        # the one it answers with) comes with what was worked out about it: heights, patterns, validator.
+        known = budget.memo.get(("schema", id(root)))
+        if isinstance(known, tuple) and known[0] is root and isinstance(known[1], Document):
+            self.doc, self._checked = known[1], True
+        else:
+            self.doc, self._checked = Document(root, budget, count_nodes=count_nodes), False
         self.words = Words(hint)
-        self._work = 0
+        # Flattened schemas by id (holding the schema, so the id is not reused): an allOf of $refs shared
+        # across the document is merged once, not once per path that reaches it.
+        self._flat: dict[int, tuple[Any, Any, int]] = {}
 
     def check(self) -> None:
-        self.doc.check()
+        if not self._checked:
+            self.doc.check()
+            self.budget.memo[("schema", id(self.doc.root))] = (self.doc.root, self.doc)
+            self._checked = True
 
     def generate(self, rng: Rng) -> Any:
         # Built only now: the structure check has made sure the schema is one the validator can take.
-        self.checker = Checker(self.doc.root)
+        self.checker = self.doc.checker()
         return self._gen_node(self.doc.root, rng, _State(0, 0), "#", "")
+
+    def _step(self, path: str) -> None:
+        costs.step(self.budget, path)
 
     # ---- flattening ------------------------------------------------------------------------------
 
@@ -156,8 +173,12 @@ class _Generator:
         """Resolve ``$ref`` and merge ``allOf`` into one schema; also returns how many refs were followed."""
         if not isinstance(schema, Mapping) or ("$ref" not in schema and "allOf" not in schema):
             return schema, 0
+        known = self._flat.get(id(schema))
+        if known is not None and known[0] is schema:
+            return known[1], known[2]
         if hops > 32:
             raise SchemaError("$ref/allOf chain does not terminate (circular reference)", path)
+        self._step(path)
         parts: list[Any] = []
         refs = 0
         if "$ref" in schema:
@@ -173,15 +194,14 @@ class _Generator:
         merged: Any = True
         for part in [*parts, {k: v for k, v in schema.items() if k not in ("$ref", "allOf")}]:
             merged = merge(merged, part)
+        self._flat[id(schema)] = (schema, merged, refs)
         return merged, refs
 
     # ---- one node --------------------------------------------------------------------------------
 
     def _gen_node(self, schema: Any, rng: Rng, state: _State, path: str, name: str) -> Any:
         """A value for `schema`, checked against it; best-effort misses are redrawn from forked streams."""
-        self._work += 1
-        if self._work > _BUDGET:
-            raise _Budget("schema is too complex to generate a value for", path)
+        self._step(path)
         if state.depth > _HARD_DEPTH:
             raise SchemaError(f"values nest deeper than {_HARD_DEPTH} levels (endless recursion?)", path)
         flat, refs = self._flatten(schema, path)
@@ -291,8 +311,6 @@ class _Generator:
                 value = self._gen_node(
                     merged, rng.fork(key, i), state._replace(refs=state.refs + refs), branch_path, name
                 )
-            except _Budget:
-                raise
             except SchemaError as exc:
                 last = exc
                 continue
@@ -317,8 +335,6 @@ class _Generator:
                 continue
             try:
                 return self._gen_node(options[i], rng.fork("if", i), state, path, name)
-            except _Budget:
-                raise
             except SchemaError as exc:
                 last = exc
         raise last or SchemaError("neither the then nor the else side of if can be satisfied", path)
@@ -388,10 +404,18 @@ class _Generator:
         raise SchemaError(f"no number lies within the bounds ({lo}, {hi})", path)
 
     def _gen_string(self, flat: Mapping[str, Any], rng: Rng, path: str, name: str) -> str:
+        value = self._draw_string(flat, rng, path, name)
+        costs.characters(self.budget, len(value), path)
+        return value
+
+    def _draw_string(self, flat: Mapping[str, Any], rng: Rng, path: str, name: str) -> str:
         lo = count(flat.get("minLength")) or 0
         hi = count(flat.get("maxLength"))
         if hi is not None and lo > hi:
             raise SchemaError(f"minLength ({lo}) is greater than maxLength ({hi})", path)
+        if hi is not None:
+            # A pattern's renderer aims at a length up to the maximum: no further than the budget allows.
+            hi = min(hi, max(lo, limits.MAX_STRING_CHARS))
         pattern = flat.get("pattern")
         fmt = flat.get("format")
         maker = MAKERS.get(fmt) if isinstance(fmt, str) else None
@@ -407,10 +431,12 @@ class _Generator:
         named = named_string(name, rng.fork("named"), self.words)
         if named is not None and len(named) >= lo and (hi is None or len(named) <= hi):
             return named
-        return self.words.plain_string(rng.fork("plain"), lo, hi)
+        # Unbounded, a plain string overshoots its minimum by a word or two: never past the budget.
+        most = hi if hi is not None else max(lo, limits.MAX_STRING_CHARS)
+        return self.words.plain_string(rng.fork("plain"), lo, most)
 
     def _pattern_string(self, pattern: str, lo: int, hi: int | None, rng: Rng, path: str) -> str:
-        """A string `re.search(pattern, ...)` accepts, within the length bounds."""
+        """A string the pattern's `search` accepts, within the length bounds."""
         compiled = self.doc.regex(pattern, path)
 
         def plain() -> list[str]:
@@ -418,8 +444,8 @@ class _Generator:
 
         text = matching_string(pattern, compiled, lo, hi, rng, plain)
         if text is None:
-            limits = f" with length {lo}..{'' if hi is None else hi}" if lo or hi is not None else ""
-            raise SchemaError(f"cannot generate a string matching pattern {pattern!r}{limits}", path)
+            lengths = f" with length {lo}..{'' if hi is None else hi}" if lo or hi is not None else ""
+            raise SchemaError(f"cannot generate a string matching pattern {pattern!r}{lengths}", path)
         return text
 
     # ---- containers ------------------------------------------------------------------------------
@@ -451,6 +477,7 @@ class _Generator:
         unique = flat.get("uniqueItems") is True
         child = state._replace(depth=state.depth + 1)
         out: list[Any] = []
+        seen: set[Hashable] = set()  # json_key of each item, when unique: a lookup, not a pass over the items
         for i in range(n):
             sub, sub_path = (prefix[i], pointer(path, "prefixItems", i)) if i < len(prefix) else (items, items_path)
             if i in positions:
@@ -459,13 +486,11 @@ class _Generator:
             for k in range(12 if unique else 1):
                 try:
                     value = self._gen_node(sub, rng.fork("item", i, k), child, sub_path, name)
-                except _Budget:
-                    raise
                 except SchemaError:
                     if i < lo:
                         raise
                     break
-                if not (unique and any(json_equal(value, other) for other in out)):
+                if not (unique and json_key(value) in seen):
                     found = True
                     break
             if not found:
@@ -473,6 +498,8 @@ class _Generator:
                     break  # a shorter array is still valid
                 raise _Unlucky(f"found only {i} distinct items for uniqueItems (minItems {lo})", path)
             out.append(value)
+            if unique:
+                seen.add(json_key(value))
         return out
 
     def _property_schema(self, flat: Mapping[str, Any], key: str, path: str) -> tuple[Any, str] | None:
@@ -536,8 +563,6 @@ class _Generator:
                 continue
             try:
                 out[key] = self._gen_node(found[0], rng.fork("prop", key), child, found[1], key)
-            except _Budget:
-                raise
             except SchemaError:
                 if key in forced:
                     raise
@@ -554,6 +579,7 @@ class _Generator:
         for i in range(len(candidates) + 4 * least + 8):
             if len(out) >= least:
                 return
+            self._step(path)  # a candidate drawn, kept or not
             draw = rng.fork("extra", i)
             if i < len(candidates):
                 key = candidates[i]
@@ -570,8 +596,6 @@ class _Generator:
                 continue
             try:
                 out[key] = self._gen_node(found[0], draw.fork("value"), child, found[1], key)
-            except _Budget:
-                raise
             except SchemaError:
                 continue
         if len(out) < least:

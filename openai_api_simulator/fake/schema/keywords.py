@@ -9,7 +9,7 @@ spellings the package accepts (draft 4's boolean ``exclusiveMinimum``, array-for
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from fractions import Fraction
 from typing import Any, Final, NamedTuple
 
@@ -63,6 +63,22 @@ def json_equal(a: Any, b: Any) -> bool:
     if isinstance(a, Mapping) and isinstance(b, Mapping):
         return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
     return type(a) is type(b) and bool(a == b)
+
+
+def json_key(value: Any) -> Hashable:
+    """A hashable stand-in for a JSON value: two keys are equal exactly when `json_equal` says the values are.
+
+    ``("n", 1) == ("n", 1.0)``, as the numbers are; booleans are tagged apart from them, as in JSON.
+    """
+    if isinstance(value, bool):
+        return ("b", value)
+    if is_number(value):
+        return ("n", value)
+    if isinstance(value, (list, tuple)):
+        return ("l", tuple(json_key(item) for item in value))
+    if isinstance(value, Mapping):
+        return ("o", frozenset((name, json_key(item)) for name, item in value.items()))
+    return (type(value).__name__, value)
 
 
 def as_list(value: Any) -> list[Any]:

@@ -3,8 +3,11 @@
 Patterns in tool schemas are mostly simple (``^[A-Z]{2}\\d{4}$``, ``^(foo|bar)-[0-9a-f]+$``), and
 rejection sampling almost never hits them, so the generator builds matching strings from the pattern's
 structure, aiming at a length the schema allows.  Syntax outside the subset (lookarounds, backreferences,
-``\\p{...}``) falls back to stock strings; whatever is produced is still checked with `re.search`, the
-way the validator checks it.
+``\\p{...}``) falls back to stock strings; whatever is produced is still checked with the pattern's
+``search``, the way the validator checks it.
+
+The same tree, anchors and word boundaries included, is what `pattern` matches with when Python's
+backtracking could take too long: the parse is exact, not just good enough to generate from.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 
 from openai_api_simulator.config import DEFAULT_CACHE_MB, cache_bytes
 from openai_api_simulator.fake.rng import Rng
@@ -21,29 +24,38 @@ from openai_api_simulator.lru import LRU
 
 
 @dataclass(frozen=True)
-class _Chars:
+class Chars:
     chars: str  # the characters this atom may produce (never empty)
+    # What it matches, when that is more than `chars` (which is only a pool to draw from): the source of a
+    # class (``[a-z]``, ``\\w``) to test characters with, or ``.`` for any character but a newline.
+    source: str = ""
 
 
 @dataclass(frozen=True)
-class _Seq:
+class Assert:
+    """A zero-width assertion: ``^``, ``$``, or the escape letter of ``\\A``, ``\\Z``, ``\\b``, ``\\B``."""
+
+    kind: str
+
+
+@dataclass(frozen=True)
+class Seq:
     parts: tuple[Node, ...]
 
 
 @dataclass(frozen=True)
-class _Alt:
+class Alt:
     options: tuple[Node, ...]
 
 
 @dataclass(frozen=True)
-class _Repeat:
+class Repeat:
     node: Node
     lo: int
     hi: int | None
 
 
-Node = _Chars | _Seq | _Alt | _Repeat
-_EMPTY: Final = _Seq(())
+Node = Chars | Assert | Seq | Alt | Repeat
 _DOT_CHARS: Final = "abcdefghijklmnopqrstuvwxyz0123456789"
 _UNIVERSE: Final = "".join(chr(c) for c in range(0x20, 0x7F))
 _QUANTIFIER: Final = re.compile(r"\{(\d*)(?:(,)(\d*))?\}")
@@ -56,16 +68,33 @@ class _Unsupported(Exception):
     """The pattern uses syntax the small generator does not handle (lookarounds, backreferences...)."""
 
 
+class Searcher(Protocol):
+    """A compiled pattern: `re.Pattern`, or `pattern.SafePattern`, whose `search` returns a bool."""
+
+    def search(self, text: str, /) -> object: ...
+
+
 def matching_string(
-    pattern: str, compiled: re.Pattern[str], lo: int, hi: int | None, rng: Rng, fallbacks: Callable[[], list[str]]
+    pattern: str, compiled: Searcher, lo: int, hi: int | None, rng: Rng, fallbacks: Callable[[], list[str]]
 ) -> str | None:
     """A string `compiled.search` accepts with a length in [lo, hi], or None when none was found.
 
     `fallbacks` gives extra candidates (plain words) for when the pattern's syntax is not covered.
     """
 
+    too_long: int | None = None  # the shortest candidate the matcher refused to check (too long to match safely)
+
     def fits(text: str) -> bool:
-        return len(text) >= lo and (hi is None or len(text) <= hi) and compiled.search(text) is not None
+        nonlocal too_long
+        if len(text) < lo or (hi is not None and len(text) > hi):
+            return False
+        if too_long is not None and len(text) >= too_long:
+            return False
+        try:
+            return bool(compiled.search(text))
+        except ValueError:  # `pattern.UnsafePattern`: matching a string this long is over the budget
+            too_long = len(text)
+            return False
 
     node = parse_pattern(pattern)
     if node is not None:
@@ -75,6 +104,8 @@ def matching_string(
         for attempt in range(12):
             draw = rng.fork("try", attempt)
             top = target_lo + 8 if target_hi is None else target_hi
+            if too_long is not None:  # aim below what could not be checked: shorter strings are cheaper to match
+                top = min(top, max(target_lo, too_long // 2))
             target = draw.between(target_lo, top) if target_lo <= top else target_lo
             text = _render(node, target, draw)
             # JSON Schema patterns are unanchored: an unanchored side can take filler.
@@ -93,22 +124,32 @@ def matching_string(
 # Trees by pattern source, across requests: tool schemas repeat, and the nodes are immutable. A tree costs up
 # to ~100 bytes per byte of its source (measured with tracemalloc: literals, `\w`, `.`), so the cache is
 # bounded by that estimate; process-wide, sized by `fake.caches` from --cache-mb.
-PATTERNS: LRU[str, tuple[Node | None]] = LRU(cache_bytes(DEFAULT_CACHE_MB, "patterns"))
+PATTERNS: LRU[str, tuple[Node | None, bool]] = LRU(cache_bytes(DEFAULT_CACHE_MB, "patterns"))
 _TREE_BYTES_PER_SOURCE_BYTE: Final = 128
 
 
 def parse_pattern(source: str) -> Node | None:
     """The pattern as a tree of nodes, or None when it uses syntax outside the subset."""
+    return parsed(source)[0]
+
+
+def parsed(source: str) -> tuple[Node | None, bool]:
+    """`parse_pattern`'s tree, and whether it also says exactly what the pattern matches.
+
+    It does not for a possessive quantifier (``a*+``): the strings it produces are right, but a possessive
+    repeat never gives back what it took, so ``a*+a`` matches nothing.
+    """
     hit = PATTERNS.get(source)
     if hit is not None:
-        return hit[0]
-    node: Node | None
+        return hit
+    parser = _PatternParser(source)
+    result: tuple[Node | None, bool]
     try:
-        node = _PatternParser(source).parse()
-    except _Unsupported:
-        node = None
-    PATTERNS.put(source, (node,), _TREE_BYTES_PER_SOURCE_BYTE * sys.getsizeof(source))
-    return node
+        result = parser.parse(), not parser.possessive
+    except (_Unsupported, RecursionError):  # RecursionError: groups nested hundreds deep
+        result = None, False
+    PATTERNS.put(source, result, _TREE_BYTES_PER_SOURCE_BYTE * sys.getsizeof(source))
+    return result
 
 
 def _class_chars(source: str) -> str:
@@ -139,6 +180,7 @@ class _PatternParser:
     def __init__(self, source: str) -> None:
         self.src = source
         self.pos = 0
+        self.possessive = False
 
     def parse(self) -> Node:
         node = self._alternation()
@@ -154,13 +196,13 @@ class _PatternParser:
         while self._peek() == "|":
             self.pos += 1
             options.append(self._sequence())
-        return options[0] if len(options) == 1 else _Alt(tuple(options))
+        return options[0] if len(options) == 1 else Alt(tuple(options))
 
     def _sequence(self) -> Node:
         parts: list[Node] = []
         while self._peek() not in ("", "|", ")"):
             parts.append(self._quantified(self._atom()))
-        return parts[0] if len(parts) == 1 else _Seq(tuple(parts))
+        return parts[0] if len(parts) == 1 else Seq(tuple(parts))
 
     def _atom(self) -> Node:
         src, c = self.src, self.src[self.pos]
@@ -186,16 +228,16 @@ class _PatternParser:
             return self._class()
         if c in "^$":
             self.pos += 1
-            return _EMPTY
+            return Assert(c)
         if c == ".":
             self.pos += 1
-            return _Chars(_DOT_CHARS)
+            return Chars(_DOT_CHARS, ".")
         if c == "\\":
             return self._escape()
         if c in "*+?" or (c == "{" and self._quantifier_at(self.pos) is not None):
             raise _Unsupported  # nothing to repeat
         self.pos += 1
-        return _Chars(c)
+        return Chars(c)
 
     def _class(self) -> Node:
         src, start = self.src, self.pos
@@ -209,7 +251,7 @@ class _PatternParser:
         if i >= len(src):
             raise _Unsupported
         self.pos = i + 1
-        return _Chars(_class_chars(src[start : self.pos]))
+        return Chars(_class_chars(src[start : self.pos]), src[start : self.pos])
 
     def _escape(self) -> Node:
         if self.pos + 1 >= len(self.src):
@@ -217,11 +259,11 @@ class _PatternParser:
         d = self.src[self.pos + 1]
         self.pos += 2
         if d in "dwsDWS":
-            return _Chars(_class_chars("\\" + d))
+            return Chars(_class_chars("\\" + d), "\\" + d)
         if d in "bBAZ":
-            return _EMPTY  # zero-width; whether it holds is left to the final re.search check
+            return Assert(d)  # zero-width: generation ignores it, the final check tells whether it holds
         if d in _CONTROL_ESCAPES:
-            return _Chars(_CONTROL_ESCAPES[d])
+            return Chars(_CONTROL_ESCAPES[d])
         if d in "xu":
             width = 2 if d == "x" else 4
             digits = self.src[self.pos : self.pos + width]
@@ -231,10 +273,10 @@ class _PatternParser:
             code = int(digits, 16)
             if 0xD800 <= code < 0xE000:
                 raise _Unsupported  # a lone surrogate: no string an answer can carry (UTF-8 has none)
-            return _Chars(chr(code))
+            return Chars(chr(code))
         if d.isalnum():
             raise _Unsupported  # backreferences, \p{...} and other escapes
-        return _Chars(d)
+        return Chars(d)
 
     def _quantifier_at(self, pos: int) -> tuple[int, int | None, int] | None:
         match = _QUANTIFIER.match(self.src, pos)
@@ -258,19 +300,23 @@ class _PatternParser:
             return node
         self.pos = end
         if self._peek() in ("?", "+"):
-            self.pos += 1  # lazy / possessive: the same strings match
-        return _Repeat(node, lo, hi)
+            # Lazy or possessive: the strings generated are the same; matching differs for possessive.
+            self.possessive = self.possessive or self._peek() == "+"
+            self.pos += 1
+        return Repeat(node, lo, hi)
 
 
 def _width(node: Node) -> tuple[int, int | None]:
     """Shortest and longest (None: unbounded) string a node produces."""
-    if isinstance(node, _Chars):
+    if isinstance(node, Chars):
         return 1, 1
-    if isinstance(node, _Seq):
+    if isinstance(node, Assert):
+        return 0, 0
+    if isinstance(node, Seq):
         widths = [_width(part) for part in node.parts]
         highs = [hi for _, hi in widths]
         return sum(lo for lo, _ in widths), None if None in highs else sum(h for h in highs if h is not None)
-    if isinstance(node, _Alt):
+    if isinstance(node, Alt):
         widths = [_width(option) for option in node.options]
         highs = [hi for _, hi in widths]
         return min(lo for lo, _ in widths), None if None in highs else max(h for h in highs if h is not None)
@@ -310,12 +356,14 @@ def _pick_char(chars: str, rng: Rng) -> str:
 
 def _render(node: Node, target: int, rng: Rng) -> str:
     """A string the node matches, as close to `target` characters as the node allows."""
-    if isinstance(node, _Chars):
+    if isinstance(node, Chars):
         return _pick_char(node.chars, rng)
-    if isinstance(node, _Seq):
+    if isinstance(node, Assert):
+        return ""
+    if isinstance(node, Seq):
         sizes = _allocate([_width(part) for part in node.parts], target, rng)
         return "".join(_render(part, size, rng) for part, size in zip(node.parts, sizes, strict=True))
-    if isinstance(node, _Alt):
+    if isinstance(node, Alt):
 
         def distance(option: Node) -> int:
             lo, hi = _width(option)

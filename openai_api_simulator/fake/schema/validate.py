@@ -19,6 +19,10 @@ just passed: quadratic in the depth.  A `Checker` remembers the (value, subschem
 its ``properties``/``prefixItems``/``items`` skip them, since descending again cannot change the verdict.
 Where a verdict can depend on the path to a subschema (an embedded ``$id`` or ``$schema``, ``$dynamicRef``),
 nothing is skipped.
+
+``pattern``, ``patternProperties`` and the ``additionalProperties`` that depends on them match through
+`pattern.safe_pattern` instead of `re.search`: the library's own would backtrack for as long as the pattern
+and the string ask (``^(a+)+$``), holding the interpreter all along.
 """
 
 from __future__ import annotations
@@ -36,7 +40,8 @@ import referencing.exceptions
 from openai_api_simulator.config import DEFAULT_CACHE_MB, cache_bytes
 from openai_api_simulator.fake.schema.errors import SchemaError
 from openai_api_simulator.fake.schema.formats import FORMAT_CHECKER
-from openai_api_simulator.fake.schema.keywords import is_number, pointer
+from openai_api_simulator.fake.schema.keywords import as_mapping, is_number, pointer
+from openai_api_simulator.fake.schema.pattern import UnsafePattern, safe_pattern
 from openai_api_simulator.lru import LRU
 
 _DRAFT: Final[Any] = jsonschema.Draft202012Validator
@@ -102,6 +107,50 @@ def _dependencies(validator: Any, dependencies: Any, instance: Any, schema: Mapp
             yield from validator.descend(instance, dependency, schema_path=name)
 
 
+def _search(pattern: str, text: str) -> bool:
+    try:
+        return safe_pattern(pattern).search(text)
+    except UnsafePattern as exc:
+        raise SchemaError(str(exc)) from None
+
+
+def _short(text: str) -> str:
+    return repr(text) if len(text) <= 60 else repr(text[:57]) + "..."
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Mapping[str, Any]) -> Iterator[Any]:
+    if validator.is_type(instance, "string") and not _search(pattern, instance):
+        yield jsonschema.ValidationError(f"{_short(instance)} does not match {pattern!r}")
+
+
+def _pattern_properties(validator: Any, patterns: Any, instance: Any, schema: Mapping[str, Any]) -> Iterator[Any]:
+    if not validator.is_type(instance, "object"):
+        return
+    for pattern, sub in patterns.items():
+        for name, value in instance.items():
+            if _search(pattern, name):
+                yield from validator.descend(value, sub, path=name, schema_path=pattern)
+
+
+def _additional_properties(validator: Any, additional: Any, instance: Any, schema: Mapping[str, Any]) -> Iterator[Any]:
+    patterns = as_mapping(schema.get("patternProperties"))
+    if not patterns:
+        yield from _KEYWORDS["additionalProperties"](validator, additional, instance, schema) or ()
+        return
+    if not validator.is_type(instance, "object"):
+        return
+    named = as_mapping(schema.get("properties"))
+    extras = [
+        name for name in instance if name not in named and not any(_search(pattern, name) for pattern in patterns)
+    ]
+    if validator.is_type(additional, "object"):
+        for name in extras:
+            yield from validator.descend(instance[name], additional, path=name)
+    elif additional is False and extras:
+        names = ", ".join(_short(name) for name in sorted(extras))
+        yield jsonschema.ValidationError(f"{names} match none of the regexes {', '.join(map(repr, patterns))}")
+
+
 def _draft4_exclusive(keyword: str, bound: str) -> Any:
     """``exclusiveMinimum``/``exclusiveMaximum``: a number as in 2020-12, or draft 4's flag on the bound."""
     below = keyword == "exclusiveMinimum"
@@ -128,6 +177,9 @@ _Validator: Final[Any] = jsonschema.validators.extend(
         "items": _items,
         "additionalItems": _additional_items,
         "dependencies": _dependencies,
+        "pattern": _pattern,
+        "patternProperties": _pattern_properties,
+        "additionalProperties": _additional_properties,
         "exclusiveMinimum": _draft4_exclusive("exclusiveMinimum", "minimum"),
         "exclusiveMaximum": _draft4_exclusive("exclusiveMaximum", "maximum"),
     },

@@ -57,12 +57,15 @@ class Words:
 
     def plain_string(self, rng: Rng, lo: int, hi: int | None) -> str:
         """One to three lowercase words, stretched or cut to the length bounds."""
-        text = self.phrase(rng, 1, 3, "word")
-        i = 0
-        while len(text) < lo:
-            filler = self.word(rng.fork("pad", i), True) if lo - len(text) < 40 else self.sentence(rng.fork("pad", i))
-            text = f"{text} {filler}"
-            i += 1
+        parts = [self.phrase(rng, 1, 3, "word")]
+        length = len(parts[0])
+        # Joined once at the end: appending to one string would copy it for every part (quadratic in minLength).
+        while length < lo:
+            i = len(parts) - 1
+            filler = self.word(rng.fork("pad", i), True) if lo - length < 40 else self.sentence(rng.fork("pad", i))
+            parts.append(filler)
+            length += 1 + len(filler)
+        text = " ".join(parts)
         if hi is not None and len(text) > hi:
             text = text[:hi].rstrip()
         if len(text) < lo:  # the cut landed on a space

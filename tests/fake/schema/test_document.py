@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from openai_api_simulator.fake.budget import Budget
 from openai_api_simulator.fake.rng import Rng
 from openai_api_simulator.fake.schema import SchemaError, generate, validate_schema_supported
 
@@ -93,3 +94,57 @@ def test_any_json_as_a_schema_gives_a_value_or_a_schema_error(schema: dict[str, 
         generate(schema, Rng("seed"))
     except SchemaError:
         pass
+
+
+def deep(levels: int) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string"}
+    for _ in range(levels):
+        schema = {"type": "object", "properties": {"a": schema}}
+    return schema
+
+
+@pytest.mark.parametrize(
+    ("schema", "fragment"),
+    [
+        (deep(65), "schema nests more than 64 levels deep, the simulator's limit"),
+        (
+            {"type": "string", "minLength": 50_001},
+            "#/minLength: minLength (50,001) is above the simulator's limit of 50,000",
+        ),
+        (
+            {"type": "array", "minItems": 10**20},
+            "minItems (1e+20) is above the simulator's limit",
+        ),
+        ({"type": "object", "minProperties": 20_000}, "limit of 10,000 properties"),
+        ({"type": "string", "pattern": "a" * 1_001}, "#/pattern: pattern is 1,001 characters long"),
+        ({"type": "string", "pattern": r"^(?=x)(a+)+$"}, "#/pattern: pattern '^(?=x)(a+)+$' can backtrack"),
+        ({"type": "string", "pattern": "(" * 101 + ")" * 101}, "nests groups more than 100 deep"),
+        ({"type": "integer", "minimum": 10**400}, "#/minimum: minimum must be a number"),
+        (
+            {"patternProperties": {r"^(\w+_?)+$": {}}, "unevaluatedProperties": False},
+            "could backtrack for too long on property names",
+        ),
+    ],
+)
+def test_schemas_over_the_limits_are_refused_naming_the_spot_and_the_limit(schema: Any, fragment: str) -> None:
+    with pytest.raises(SchemaError) as caught:
+        validate_schema_supported(schema)
+    assert fragment in str(caught.value)
+
+
+def test_the_limits_admit_what_they_name() -> None:
+    validate_schema_supported(deep(64))
+    validate_schema_supported({"type": "string", "minLength": 50_000})
+    validate_schema_supported({"type": "string", "pattern": "a" * 1_000})
+    # Without unevaluatedProperties the same pattern meets property names through the linear-time matcher.
+    validate_schema_supported({"patternProperties": {r"^(\w+_?)+$": {}}, "additionalProperties": False})
+
+
+def test_the_request_s_schemas_are_counted_together() -> None:
+    budget = Budget(deadline_s=600)  # the count refuses it, not the clock of a busy machine
+    props = {f"p{i}": {"type": "integer"} for i in range(999)}
+    for _ in range(20):  # 20 schemas of 1,000 subschemas: exactly the limit
+        validate_schema_supported({"type": "object", "properties": props}, budget)
+    with pytest.raises(SchemaError, match="the request's schemas have more than 20,000 subschemas"):
+        validate_schema_supported({"type": "string"}, budget)
+    validate_schema_supported({"type": "string"})  # another request, another count

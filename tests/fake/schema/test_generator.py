@@ -10,8 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from openai_api_simulator.fake.budget import Budget, BudgetExceeded
 from openai_api_simulator.fake.rng import Rng
-from openai_api_simulator.fake.schema import SchemaError, generate, validate_schema_supported
+from openai_api_simulator.fake.schema import SchemaError, generate, recharge, validate_schema_supported
 from tests.fake.schema.support import SEEDS, assert_valid
 
 
@@ -420,13 +421,69 @@ def test_random_schemas_always_validate(schema: Any, seed: str) -> None:
     assert generate(schema, Rng(seed)) == value
 
 
-def test_work_is_bounded_and_the_limit_is_not_retried_around() -> None:
+def test_a_minimum_past_the_limit_is_refused_before_any_work() -> None:
     schema = {"type": "array", "minItems": 25_000, "items": {"type": "integer"}}
-    with pytest.raises(SchemaError, match="too complex"):
+    with pytest.raises(SchemaError, match=r"minItems \(25,000\) is above the simulator's limit of 10,000 items"):
         generate(schema, Rng("seed"))
+
+
+def test_work_is_bounded_and_the_limit_is_not_retried_around() -> None:
+    # 5,000 objects of five properties are 30,000 values: past the steps one request may take. The property
+    # is optional, and a property that cannot be generated is left out; running out is not such a miss.
+    props = {f"p{i}": {"type": "integer"} for i in range(5)}
+    heavy = {
+        "type": "array",
+        "minItems": 10_000,
+        "items": {"type": "object", "properties": props, "required": [*props]},
+    }
+    with pytest.raises(BudgetExceeded, match=r"more than 20,000 steps"):  # the count, not the clock
+        generate({"type": "object", "properties": {"a": heavy}, "minProperties": 1}, Rng("seed"), budget=Budget(600))
 
 
 def test_best_effort_misses_are_redrawn() -> None:
     # About half the first draws of 0..9 are even and miss `not`: every seed succeeding takes redraws.
     schema = {"type": "integer", "minimum": 0, "maximum": 9, "not": {"multipleOf": 2}}
     assert {generate(schema, Rng(seed)) for seed in SEEDS} <= {1, 3, 5, 7, 9}
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "number", "multipleOf": 1e-308, "minimum": 0, "maximum": 1e308},  # 10^616 multiples
+        {"type": "number", "multipleOf": 1e-300},
+        {"type": "integer", "minimum": -1e308, "maximum": 1e308},
+        {"type": "integer", "minimum": -(10**307), "maximum": 10**307, "multipleOf": 7},
+    ],
+)
+def test_ranges_past_a_float_s_reach_give_valid_numbers(schema: dict[str, Any]) -> None:
+    # These overflowed a float when drawing (a 500 from the API).
+    for seed in SEEDS[:5]:
+        assert_valid(schema, generate(schema, Rng(seed)))
+
+
+def test_a_long_minimum_length_is_met_and_the_longest_string_is_not_overshot() -> None:
+    assert len(generate({"type": "string", "minLength": 50_000}, Rng("seed"))) == 50_000
+    again = generate({"type": "string", "minLength": 49_000, "maxLength": 10**12}, Rng("seed"))
+    assert 49_000 <= len(again) <= 50_000
+
+
+def test_generated_characters_are_counted_over_the_whole_request() -> None:
+    budget = Budget()
+    long = {"type": "string", "minLength": 50_000, "maxLength": 50_000}
+    for seed in "abcd":
+        generate(long, Rng(seed), budget=budget)
+    with pytest.raises(BudgetExceeded, match="more than 200,000 characters"):
+        generate({"type": "string", "minLength": 1, "maxLength": 1}, Rng("e"), budget=budget)
+
+
+def test_remembered_work_is_charged_again() -> None:
+    budget = Budget()
+    generate({"type": "string", "minLength": 40_000, "maxLength": 40_000}, Rng("a"), budget=budget)
+    work = budget.since({})
+    fresh = Budget()
+    recharge(fresh, work)  # what a cache hit does: the same request costs the same
+    assert fresh.counts() == budget.counts()
+    for _ in range(4):
+        recharge(fresh, work)
+    with pytest.raises(BudgetExceeded, match="more than 200,000 characters"):
+        recharge(fresh, work)

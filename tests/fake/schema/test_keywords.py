@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
@@ -16,6 +16,7 @@ from openai_api_simulator.fake.schema.keywords import (
     integer_range,
     is_multiple,
     json_equal,
+    json_key,
     pointer,
 )
 
@@ -69,3 +70,18 @@ def test_integer_range() -> None:
 def test_count_and_pointer() -> None:
     assert [count(v) for v in (2, 2.0, 2.5, -1, True, "2")] == [2, 2, None, None, None, None]
     assert pointer("#", "properties", "a/b~c", 0) == "#/properties/a~1b~0c/0"
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 3) | st.sampled_from([0.0, 1.0, 2.5, -1.0]) | st.sampled_from("ab"),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from("xyz"), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(a=JSON, b=JSON)
+def test_json_keys_are_equal_exactly_when_the_values_are(a: Any, b: Any) -> None:
+    assert (json_key(a) == json_key(b)) == json_equal(a, b)
+    if json_equal(a, b):
+        assert hash(json_key(a)) == hash(json_key(b))

@@ -47,7 +47,7 @@ class APIError(SimulatorError):
         return error_body(self.message, type=self.type, param=self.param, code=self.code)
 
     def json_bytes(self) -> bytes:
-        return json.dumps(self.body()).encode()
+        return json.dumps(self.body(), allow_nan=False).encode()  # strict: never NaN, even in a bug
 
 
 class InvalidRequest(APIError):

@@ -7,7 +7,8 @@ Headers (all optional, case-insensitive):
 ``X-Simulator-Tokens-Per-Second``  streaming pace (also stretches a non-stream answer)
 ``X-Simulator-Error``              answer with this HTTP status (400–599) in OpenAI's shape
 ``X-Simulator-Error-Rate``         fail this fraction of requests (0–1), reproducible from the seed
-``X-Simulator-Retry-After``        seconds sent in ``Retry-After`` with 429/503
+``X-Simulator-Retry-After``        seconds sent in ``Retry-After`` with 429/503 (rounded up to whole seconds;
+                                   ``Retry-After-Ms`` carries them exactly)
 ``X-Simulator-Stream-Fail-After``  content chunks sent before the stream fails
 ``X-Simulator-Stream-Fail-Mode``   ``error`` (an SSE error event) or ``disconnect`` (connection cut)
 =================================  ==========================================================
@@ -22,6 +23,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Final
 
+from openai_api_simulator.api.http import retry_after as whole_seconds
+from openai_api_simulator.api.http import retry_after_ms
 from openai_api_simulator.config import Faults
 from openai_api_simulator.errors import APIError, InvalidRequest, for_status
 
@@ -99,9 +102,10 @@ def fault_plan(base: Faults, headers: Mapping[str, str]) -> Faults:
 
 def injected_error(status: int, model: str, retry_after: float) -> APIError:
     """The error a client sees for an injected `status`, with Retry-After where OpenAI sends one."""
-    retry = f"{retry_after:g}"
+    retry = whole_seconds(retry_after)  # the message says what the header says
     message = _MESSAGES.get(status, f"Simulated error {status}. (simulated by openai-api-simulator)")
     error = for_status(status, message.format(retry=retry, model=model))
     if status in (429, 503):
         error.headers["Retry-After"] = retry
+        error.headers["Retry-After-Ms"] = retry_after_ms(retry_after)
     return error

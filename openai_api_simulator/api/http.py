@@ -1,16 +1,40 @@
-"""Request bodies, JSON responses and Server-Sent Events, with the OpenAI error shape for every failure."""
+"""Request bodies, JSON responses and Server-Sent Events, with the OpenAI error shape for every failure.
+
+What a body must be to be read (its Content-Type, its JSON) and how answers are written (strict JSON,
+whole-second Retry-After) is decided here and in `strict_json`, for the app and the nanochat engine alike.
+"""
 
 from __future__ import annotations
 
-import json
+import math
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Final
 
+from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Send
 
+from openai_api_simulator.api import strict_json
+from openai_api_simulator.api.strict_json import dumps
 from openai_api_simulator.errors import APIError, InvalidRequest, for_status
+
+__all__ = [
+    "DONE",
+    "SSE_HEADERS",
+    "CutConnection",
+    "JSONBytes",
+    "SSEResponse",
+    "check_content_type",
+    "dumps",
+    "error_response",
+    "parse_json",
+    "read_body",
+    "retry_after",
+    "retry_after_ms",
+    "sse_data",
+    "sse_event",
+]
 
 # Headers every SSE answer carries: no caching, and no buffering by nginx-style proxies in between.
 SSE_HEADERS: Final = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
@@ -27,8 +51,54 @@ _INVALID_JSON = (
 )
 
 
+# What the SDKs send, accepted from the raw header bytes without decoding them: this runs on every request.
+_PLAIN_JSON: Final = frozenset({b"application/json", b"application/json; charset=utf-8"})
+# The longest delay Retry-After is sent with (a day, as X-Simulator-Retry-After allows): a bound for any
+# configured value, so an infinite one still gives a number.
+RETRY_AFTER_MAX_S: Final = 86_400
+
+
+def check_content_type(headers: Headers) -> None:
+    """400 unless the body is declared JSON (``application/json``, ``application/*+json``) in UTF-8, or not
+    declared at all.
+
+    The types refused first of all are form, multipart and text/plain: the ones a web page may POST to any
+    site without a CORS preflight, so a page the user visits cannot drive the server with them. A missing
+    Content-Type is accepted: scripts often send none (``requests``' ``data=``, ``httpx``'s ``content=``), and
+    a browser sends none only for a no-cors fetch of a blob, which always carries ``Origin`` for the
+    server's origin checks to judge.
+    """
+    for name, value in headers.raw:  # ASGI header names are lower-case; the first one counts, as in .get()
+        if name == b"content-type":
+            if value not in _PLAIN_JSON:
+                _check_declared(value.decode("latin-1"))
+            return
+
+
+def _check_declared(declared: str) -> None:
+    if not declared.strip():
+        return
+    media, _, parameters = declared.partition(";")
+    media = media.strip().lower()
+    if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
+        raise InvalidRequest(
+            f"Unsupported Content-Type {declared.strip()!r}: the body must be JSON, sent with "
+            "'Content-Type: application/json'. (curl -d sends application/x-www-form-urlencoded unless you "
+            "add -H 'Content-Type: application/json', or use curl --json.)"
+        )
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in ("utf-8", "utf8"):
+            raise InvalidRequest(
+                f"Unsupported charset in Content-Type {declared.strip()!r}: JSON bodies must be UTF-8 "
+                "(send 'Content-Type: application/json', or charset=utf-8)."
+            )
+
+
 async def read_body(request: Request, max_bytes: int) -> bytes:
-    """The raw request body; 413 past `max_bytes`."""
+    """The raw request body; 400 when it is declared as something else than JSON (`check_content_type`),
+    413 past `max_bytes`."""
+    check_content_type(request.headers)
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise _too_large(max_bytes)
@@ -50,11 +120,12 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
 
 
 def parse_json(raw: bytes) -> dict[str, Any]:
-    """A request body as a JSON object, or OpenAI's 400 for anything else."""
+    """A request body as a JSON object, or OpenAI's 400 for anything else (see `strict_json` for what
+    Python's parser would let through and this refuses)."""
     if not raw.strip():
         raise InvalidRequest(_INVALID_JSON)
     try:
-        body = json.loads(raw)
+        body = strict_json.loads(raw)
     except (ValueError, RecursionError):  # RecursionError: absurdly nested arrays
         raise InvalidRequest(_INVALID_JSON) from None
     if not isinstance(body, dict):
@@ -69,8 +140,25 @@ def _too_large(max_bytes: int) -> APIError:
     return for_status(413, f"Request body too large: the limit is {max_bytes} bytes (--max-body-bytes).")
 
 
-def dumps(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+def retry_after(seconds: float) -> str:
+    """A Retry-After value: whole seconds, as RFC 9110 defines it (``delay-seconds = 1*DIGIT``).
+
+    Rounded up: rounding a sub-second delay down to 0 would tell clients to retry at once, sooner than asked.
+    0 (or less) stays 0, an explicit "retry now". `retry_after_ms` keeps a sub-second delay exact.
+    """
+    return _rounded_up(seconds, RETRY_AFTER_MAX_S)
+
+
+def retry_after_ms(seconds: float) -> str:
+    """The same delay in whole milliseconds, for ``Retry-After-Ms``: the OpenAI SDKs read it before
+    Retry-After, so a delay of 0.2 s set for a fast test is still waited as 0.2 s, not 1 s."""
+    return _rounded_up(seconds * 1000, RETRY_AFTER_MAX_S * 1000)
+
+
+def _rounded_up(value: float, cap: int) -> str:
+    if not value > 0:  # also NaN
+        return "0"
+    return str(cap if value >= cap else math.ceil(value))
 
 
 class JSONBytes(Response):

@@ -1,7 +1,9 @@
 """A model served by a supervised local engine (llama-server) on a private port, relayed like a remote one.
 
 The supervisor owns the process; this backend only reads its state for `/health` and the 503s, and relays
-to it once it is READY, with the engine's internal API key.
+to it once it is READY, with the engine's internal API key. When a connection fails it asks whether the
+process still runs: a dead engine is answered as restarting (503, Retry-After) from that moment, not only once
+the supervisor has noticed. Client-facing messages name the engine, never its private URL.
 """
 
 from __future__ import annotations
@@ -46,6 +48,17 @@ class EngineBackend(RelayedBackend):
     @property
     def api_key(self) -> str | None:
         return self.supervisor.spec.api_key
+
+    def confirm_state(self) -> str:
+        state = self.supervisor.state
+        if state is EngineState.READY and not self.supervisor.alive:
+            # It crashed, and the supervisor restarts a READY engine that exits (or, after too many restarts in
+            # a row, gives up: the client's retry then hears that the model has failed).
+            return EngineState.RESTARTING.value
+        return state.value
+
+    def server_name(self, url: str) -> str:
+        return f"{self.supervisor.spec.program} for model `{self.model}`"
 
     @property
     def retry_after(self) -> float:

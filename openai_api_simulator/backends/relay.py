@@ -2,68 +2,56 @@
 
 Both relayed backends (a supervised engine, a remote `--upstream`) forward through a `Relay`: the body as the
 client sent it, the source's own API key instead of the client's, and the answer relayed byte for byte as it
-arrives (no buffering: SSE tokens reach the client as the server writes them).
+arrives (no buffering: SSE tokens reach the client as the server writes them; `answers` does the relaying).
 
 Failures, in the OpenAI error shape::
 
     source starting / restarting / stopping / stopped   503 service_unavailable, Retry-After
     source failed                                       502 bad_gateway
     connection refused, dropped before answering        retried (next URL / fresh connection), then 502 bad_gateway
+      ... by an engine whose process has died           503 at once, as "restarting" (its supervisor is about to say so)
     no answer within the read timeout                   504 timeout
     an error answer (4xx/5xx) from the upstream         passed through as it is
     the upstream dies mid-stream                        the endpoint's error event (at an event boundary), else a cut
 
-A client that disconnects from a stream closes the upstream response: that is how llama-server learns to stop
-generating.
+Messages name the model and where it is served as the source words it (`Source.server_name`): a remote's URL is
+the user's own configuration, a supervised engine's private port and key are never shown to clients (the log
+has them).
+
+A client that disconnects, streaming or not, cancels its upstream request and closes the connection: that is
+how llama-server learns to stop generating.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Final, Protocol
 
-import anyio
 import httpx
-from starlette.background import BackgroundTask
-from starlette.requests import ClientDisconnect
-from starlette.responses import Response, StreamingResponse
-from starlette.types import Receive, Scope, Send
+from starlette.responses import Response
 
+from openai_api_simulator.backends.answers import (
+    FailureEvent,
+    PendingAnswer,
+    RelayedAnswer,
+    RelayedStream,
+    answer_for,
+    describe,
+)
 from openai_api_simulator.backends.base import NOT_READY_STATES, ModelCard, ModelRequest, ModelStatus
 from openai_api_simulator.errors import APIError, for_status
 
 log = logging.getLogger("openai_api_simulator.relay")
 
-# Response headers that describe one connection, not the answer (RFC 9110 §7.6.1), the framing that uvicorn
-# redoes for the client's connection, and the upstream's identity.
-_DROPPED_HEADERS: Final = frozenset(
-    {
-        b"connection",
-        b"keep-alive",
-        b"proxy-authenticate",
-        b"proxy-authorization",
-        b"proxy-connection",
-        b"te",
-        b"trailer",
-        b"trailers",
-        b"transfer-encoding",
-        b"upgrade",
-        b"content-length",
-        b"server",
-        b"date",
-    }
-)
 # Request headers passed upstream. Never `authorization`: the upstream gets the source's own key.
 _FORWARDED_REQUEST_HEADERS: Final = frozenset({b"accept", b"user-agent"})
-_SSE_HEADERS: Final = ((b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no"))
 
 
 class Source(Protocol):
@@ -94,6 +82,20 @@ class Source(Protocol):
 
     def mark_up(self, url: str) -> None:
         """`url` answered."""
+        ...
+
+    def confirm_state(self) -> str:
+        """The state, asked afresh after a URL failed to answer.
+
+        A supervised engine asks the OS whether its process still runs: its supervisor learns of an exit a
+        moment later, and until then a refused connection would pass for a 502 from a server that is in fact
+        about to restart.
+        """
+        ...
+
+    def server_name(self, url: str) -> str:
+        """What client-facing messages call the server at `url`: "server for model `m` at URL" for a remote,
+        "llama-server for model `m`" for a supervised engine (whose private port is nobody's business)."""
         ...
 
 
@@ -130,30 +132,6 @@ def _target(base: str, endpoint: str) -> httpx.URL:
     return httpx.URL(f"{base}/v1/{endpoint}")
 
 
-def describe(exc: Exception) -> str:
-    text = str(exc).strip()
-    return f"{text} ({type(exc).__name__})" if text else type(exc).__name__
-
-
-def _is_sse(content_type: bytes) -> bool:
-    return content_type.split(b";", 1)[0].strip().lower() == b"text/event-stream"
-
-
-def _response_headers(upstream: httpx.Response) -> tuple[list[tuple[bytes, bytes]], bytes]:
-    """The upstream's headers worth relaying (lower-case names, repeats kept), and its content type."""
-    raw = [(name.lower(), value) for name, value in upstream.headers.raw]
-    dropped: set[bytes] = set(_DROPPED_HEADERS)
-    content_type = b""
-    for name, value in raw:
-        if name == b"connection":  # it may name more per-connection headers
-            dropped.update(token.strip().lower() for token in value.split(b","))
-        elif name == b"content-type":
-            content_type = value
-    if _is_sse(content_type):
-        dropped.update(name for name, _ in _SSE_HEADERS)  # set below, once
-    return [(name, value) for name, value in raw if name not in dropped], content_type
-
-
 def upstream_headers(client_headers: Sequence[tuple[bytes, bytes]], api_key: str | None) -> list[tuple[bytes, bytes]]:
     """The headers sent upstream: JSON, what the client accepts, the source's key (never the client's)."""
     headers: list[tuple[bytes, bytes]] = [(b"content-type", b"application/json")]
@@ -168,104 +146,6 @@ def upstream_headers(client_headers: Sequence[tuple[bytes, bytes]], api_key: str
     if api_key:
         headers.append((b"authorization", b"Bearer " + api_key.encode()))
     return headers
-
-
-async def _already_read(content: bytes) -> AsyncIterator[bytes]:
-    yield content
-
-
-def _chunks(upstream: httpx.Response) -> AsyncIterator[bytes]:
-    # A response already read (only `httpx.MockTransport` hands those out) is relayed from memory.
-    return _already_read(upstream.content) if upstream.is_stream_consumed else upstream.aiter_raw()
-
-
-async def _close(upstream: httpx.Response, chunks: AsyncIterator[bytes]) -> None:
-    """Close the upstream answer even while being cancelled (which is how a client's disconnect arrives)."""
-    with anyio.CancelScope(shield=True):
-        aclose = getattr(chunks, "aclose", None)
-        if aclose is not None:
-            await aclose()
-        await upstream.aclose()
-
-
-class _RelayedAnswer(Response):
-    """Relays an answer that is not an event stream, as it arrives.
-
-    A sized answer (Content-Length: a JSON document, of no use until complete) is relayed one chunk behind,
-    so that the last chunk carries the end of the body: one write fewer, which shows in the latency of short
-    answers. Any other is relayed chunk by chunk.
-    """
-
-    def __init__(self, upstream: httpx.Response, raw_headers: list[tuple[bytes, bytes]]) -> None:
-        self.upstream = upstream
-        self.status_code = upstream.status_code
-        self.raw_headers = raw_headers
-        self.background = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        upstream = self.upstream
-        chunks = _chunks(upstream)
-        behind = "content-length" in upstream.headers
-        try:
-            await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-            pending = b""
-            try:
-                async for chunk in chunks:
-                    if pending:
-                        await send({"type": "http.response.body", "body": pending, "more_body": True})
-                    pending = chunk
-                    if not behind:
-                        await send({"type": "http.response.body", "body": pending, "more_body": True})
-                        pending = b""
-            except httpx.HTTPError as exc:
-                log.warning("upstream %s failed mid-answer: %s", upstream.request.url, describe(exc))
-                return  # without ending the body: the client sees a cut answer, not a complete-looking one
-            await send({"type": "http.response.body", "body": pending, "more_body": False})
-        finally:
-            await _close(upstream, chunks)
-
-
-class _RelayedStream(StreamingResponse):
-    """Relays an event stream chunk by chunk as it arrives, and always closes the upstream: at the end, on
-    an upstream failure, and when the client disconnects (Starlette's disconnect listener cancels the relay)."""
-
-    def __init__(
-        self,
-        upstream: httpx.Response,
-        raw_headers: list[tuple[bytes, bytes]],
-        failure_event: Callable[[Exception], bytes],
-    ) -> None:
-        super().__init__(
-            _chunks(upstream), status_code=upstream.status_code, background=BackgroundTask(upstream.aclose)
-        )
-        self.raw_headers = raw_headers
-        self.upstream = upstream
-        self.failure_event = failure_event
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # ClientDisconnect: how servers on ASGI spec 2.4 report a client gone; the upstream is closed already.
-        with contextlib.suppress(ClientDisconnect):
-            await super().__call__(scope, receive, send)
-
-    async def stream_response(self, send: Send) -> None:
-        chunks = self.body_iterator
-        assert isinstance(chunks, AsyncIterator)
-        try:
-            await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-            at_boundary = True  # an error event may only follow a complete event
-            try:
-                async for chunk in chunks:
-                    if chunk:
-                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                        at_boundary = chunk.endswith((b"\n\n", b"\r\n\r\n"))
-            except httpx.HTTPError as exc:
-                log.warning("upstream %s failed mid-stream: %s", self.upstream.request.url, describe(exc))
-                if at_boundary:
-                    await send({"type": "http.response.body", "body": self.failure_event(exc), "more_body": False})
-                return  # else without ending the body: the client sees a cut stream
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-        finally:
-            await _close(self.upstream, chunks)
 
 
 class Relay:
@@ -293,17 +173,21 @@ class Relay:
                 await transport.__aexit__(None, None, None)
 
     async def forward(self, request: ModelRequest, source: Source) -> Response:
-        """The upstream's answer to `request` as a response to relay; an `APIError` when there is none."""
+        """The response that relays the upstream's answer to `request`; an `APIError` when it cannot be sent.
+
+        The request goes out when the app sends the response (`PendingAnswer`), which watches the client's
+        connection while the upstream works on the answer.
+        """
         urls = list(source.urls()) if source.state not in NOT_READY_STATES else []
         if not urls:
             raise unavailable(request.model, source)
         headers = upstream_headers(request.headers.raw, source.api_key)
-        upstream, url = await self._open(request, source, urls, headers)
-        raw_headers, content_type = _response_headers(upstream)
-        if not _is_sse(content_type):
-            return _RelayedAnswer(upstream, raw_headers)
-        raw_headers.extend(_SSE_HEADERS)
-        return _RelayedStream(upstream, raw_headers, self._failure_event(request, url))
+
+        async def open_answer() -> RelayedAnswer | RelayedStream:
+            upstream, url = await self._open(request, source, urls, headers)
+            return answer_for(upstream, self._failure_event(request, source, url))
+
+        return PendingAnswer(open_answer, request.model)
 
     async def _open(
         self, request: ModelRequest, source: Source, urls: list[str], headers: list[tuple[bytes, bytes]]
@@ -337,9 +221,9 @@ class Relay:
                 # has discarded that connection, so the retry goes out on another.
                 failure = exc
             except httpx.TimeoutException as exc:
-                raise self._timeout(model, url, exc) from None
+                raise self._timeout(model, source, url, exc) from None
             except httpx.HTTPError as exc:
-                raise bad_gateway(model, url, exc) from None
+                raise bad_gateway(model, source, url, exc) from None
             else:
                 upstream.request = upstream_request
                 source.mark_up(url)
@@ -347,34 +231,39 @@ class Relay:
             log.info(
                 "%s for %s did not answer: %s (attempt %d of %d)", url, model, describe(failure), attempt + 1, attempts
             )
-        if source.state in NOT_READY_STATES:  # it went down meanwhile and is coming back
-            raise unavailable(model, source)
+            state = source.confirm_state()
+            if state in NOT_READY_STATES:  # it went down (an engine that died) and is coming back: no use retrying
+                raise unavailable(model, source, state)
         if isinstance(failure, httpx.TimeoutException):
-            raise self._timeout(model, url, failure)
-        raise bad_gateway(model, url, failure)
+            raise self._timeout(model, source, url, failure)
+        raise bad_gateway(model, source, url, failure)
 
-    def _timeout(self, model: str, url: str, exc: Exception) -> APIError:
+    def _timeout(self, model: str, source: Source, url: str, exc: Exception) -> APIError:
         log.warning("%s for %s timed out: %s", url, model, describe(exc))
         if isinstance(exc, httpx.ConnectTimeout):
             limit = f"could not be reached within {self.settings.connect_timeout:g} s"
         else:
-            limit = f"did not answer within {self.settings.read_timeout:g} s"
-        return for_status(504, f"The server for model `{model}` at {url} {limit}.")
+            limit = f"did not answer within {self.settings.read_timeout:g} s (the limit is --request-timeout)"
+        return for_status(504, f"The {source.server_name(url)} {limit}.")
 
     @staticmethod
-    def _failure_event(request: ModelRequest, url: str) -> Callable[[Exception], bytes]:
+    def _failure_event(request: ModelRequest, source: Source, url: str) -> FailureEvent:
         """The last event of a stream whose upstream failed, in the endpoint's own stream form."""
+        name = source.server_name(url)
 
         def event(exc: Exception) -> bytes:
-            message = f"The server for model `{request.model}` at {url} failed while streaming: {describe(exc)}."
+            message = f"The {name} failed while streaming: {describe(exc)}."
             return request.endpoint.stream_error(message, "bad_gateway")
 
         return event
 
 
-def unavailable(model: str, source: Source) -> APIError:
-    """503 with Retry-After while the source is on its way (back) up; 502 once it has failed."""
-    state = source.state
+def unavailable(model: str, source: Source, state: str | None = None) -> APIError:
+    """503 with Retry-After while the source is on its way (back) up; 502 once it has failed.
+
+    `state` is the source's state when the caller knows better than `source.state` (see `confirm_state`).
+    """
+    state = state or source.state
     if state == "failed":
         return for_status(502, f"The model `{model}` is not available: its server has failed.")
     seconds = max(1, math.ceil(source.retry_after))
@@ -384,15 +273,16 @@ def unavailable(model: str, source: Source) -> APIError:
     return error
 
 
-def bad_gateway(model: str, url: str, exc: Exception) -> APIError:
+def bad_gateway(model: str, source: Source, url: str, exc: Exception) -> APIError:
     log.warning("%s for %s failed: %s", url, model, describe(exc))
-    return for_status(502, f"The server for model `{model}` at {url} did not answer: {describe(exc)}.")
+    return for_status(502, f"The {source.server_name(url)} did not answer: {describe(exc)}.")
 
 
 class RelayedBackend(ABC):
     """What the two relayed backends share: one model id with its card and status, requests relayed to the
     backend itself as the `Source`. Subclasses say where the model is served (`state`, `urls`, `api_key`,
-    `retry_after`, and `mark_down`/`mark_up` when they balance over several URLs)."""
+    `retry_after`; `mark_down`/`mark_up` when they balance over several URLs; `confirm_state` and
+    `server_name` when they know more about their server than its URL)."""
 
     def __init__(self, model: str, relay: Relay, *, owned_by: str, created: int | None) -> None:
         self.model = model
@@ -421,6 +311,13 @@ class RelayedBackend(ABC):
 
     def mark_up(self, url: str) -> None:  # noqa: B027
         """`url` answered."""
+
+    def confirm_state(self) -> str:
+        """The state after a URL failed to answer: a backend that cannot look closer has nothing to add."""
+        return self.state
+
+    def server_name(self, url: str) -> str:
+        return f"server for model `{self.model}` at {url}"
 
     # -- Backend
 

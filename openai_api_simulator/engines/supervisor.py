@@ -197,6 +197,17 @@ class Supervisor:
         return proc.pid if proc is not None and proc.returncode is None else None
 
     @property
+    def alive(self) -> bool:
+        """Whether the current child still runs, asked of the OS rather than read from the state.
+
+        The state says READY for a moment after the child died: its exit reaches this loop through the child
+        watcher a few iterations later. A relay whose connection was just refused asks this to tell a crash
+        (about to be restarted) from a server that is up and failing. False without a child.
+        """
+        proc, ps = self._proc, self._ps
+        return proc is not None and proc.returncode is None and ps is not None and proctree.is_alive(ps)
+
+    @property
     def returncode(self) -> int | None:
         """The exit code of the last child that exited (negative: killed by that signal)."""
         return self._returncode

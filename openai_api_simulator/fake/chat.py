@@ -177,7 +177,9 @@ def _wants_tool_call(conv: Conversation) -> bool:
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    # allow_nan=False: arguments and JSON answers a client parses must be JSON, so a non-finite number fails
+    # here (a bug: the request parser refuses NaN and Infinity) rather than reaching the client.
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def generate_answer(conv: Conversation, index: int) -> Answer:

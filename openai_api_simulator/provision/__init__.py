@@ -29,6 +29,7 @@ from . import download  # the module: download.download(url, dest, ...) is the o
 from .catalog import CatalogEntry, default_model_id, get_entry, load_catalog
 from .download import RetryPolicy
 from .errors import (
+    ArchiveError,
     BinaryCheckFailed,
     ChecksumMismatch,
     DownloadError,
@@ -51,6 +52,7 @@ from .platforms import Platform, asset_for, current_platform
 from .progress import NullProgress, PlainProgress, ProgressReporter, default_progress
 
 __all__ = [
+    "ArchiveError",
     "BinaryCheckFailed",
     "CatalogEntry",
     "ChecksumMismatch",

@@ -1,36 +1,83 @@
-"""Safe extraction of release archives (``.tar.gz``, ``.tgz``, ``.tar``, ``.zip``).
+"""Safe extraction of release archives (``.tar.gz``, ``.tgz``, ``.tar``, ``.tar.xz``, ``.tar.bz2``, ``.zip``).
 
-The whole archive is unpacked - llama-server loads its shared libraries from its own directory, and
-macOS builds reach them through symlink chains - so symlinks are kept. What is refused, before a byte
-of the offending entry is written:
+The whole archive is unpacked - llama-server loads its shared libraries from its own folder, and the Linux
+and macOS builds reach them through relative symlinks (``libllama.dylib -> libllama.0.dylib``) - so links
+are kept. The promise is that nothing outside the target folder is ever created, written, chmod-ed or
+linked to, and that the only errors are this package's own (`UnsafeArchive`, `ArchiveError`).
 
-* absolute names (``/etc/x``, ``C:\\x``) and names with a ``..`` component;
-* symlinks whose target is absolute or resolves outside the destination;
-* hard links to anything outside the destination;
-* device files and FIFOs (a release has no business shipping them);
-* any entry whose parent directory, as it exists on disk at that moment, resolves outside the
-  destination - this defeats the "symlink to a directory, then a file through it" trick, because the
-  check runs against the real filesystem after the earlier entries were extracted.
+How, in two passes:
 
-Extraction goes entry by entry into the destination the caller gives (a staging folder; the caller
-moves it into place only after everything succeeded).
+1. **Check the whole tree first** (`archive_tree`). Every entry's header is read, and the tree the archive
+   would make is built in memory, before one byte is written. Refused, naming the archive and the entry:
+
+   * names that are absolute, hold ``..``, a drive or stream colon, or a control character (a backslash
+     counts as a separator, as Windows reads it);
+   * device files, FIFOs and sockets; encrypted zip members, unknown compression methods;
+   * an entry inside a symlink or a file (``link/x``), and a name that appears twice - except a folder
+     named twice - since a later entry replacing an earlier one makes a tree other than the one checked;
+   * symlinks with an absolute target, or whose target, followed through the archive's *own* links as the
+     OS will follow it once they all exist, climbs above the target folder. Checking each link against the
+     disk as it is when that entry arrives is not enough: with ``x -> y/..`` first and ``y -> .`` second,
+     each looks harmless when it arrives, and together they lead out. Resolving against the final tree
+     catches that in any order. A target the archive does not create is taken literally (the target folder
+     starts empty, so nothing can be reached through it);
+   * hard links that do not name a regular file of the archive; they are unpacked as copies;
+   * more than `MAX_MEMBERS` entries, or more than `MAX_TOTAL_BYTES` in total (hard-link copies count);
+     free disk space is checked against the total too.
+
+2. **Write without following links** (`archive_write`): folders, files, hard-link copies, folder modes,
+   and the symlinks last, so no link exists while anything is written or chmod-ed; every write checks its
+   folders with ``lstat`` and creates files with ``O_EXCL | O_NOFOLLOW``.
+
+The target folder must be new or empty: a link already in it would otherwise decide where files go. When
+anything fails after writing started (a member's data turns out damaged, the disk fills), what was
+written is removed again, so the target is left as it was found. The readers bound what they return by
+the sizes in the headers (``tarfile`` and ``zipfile`` both stop at the declared size), so the caps
+checked in pass 1 hold for the bytes written in pass 2.
+
+Python 3.12's ``tarfile`` extraction filters are not used: they cover tar only, differ between Python
+versions, and the checks above are stricter (they refuse the link chains the filters let through).
 """
 
 from __future__ import annotations
 
+import lzma
 import os
-import posixpath
 import shutil
 import stat
 import tarfile
 import zipfile
-from pathlib import Path, PurePosixPath
-from typing import Final
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import IO, Final
 
-from .errors import UnsafeArchive
+from .archive_tree import MAX_LINK_TARGET, MAX_MEMBERS, MAX_TOTAL_BYTES, ArchiveLimits, Entry, Tree, clean_name
+from .archive_write import Writer
+from .errors import ArchiveError, UnsafeArchive
+from .files import check_disk_space
 
-# Permission bits we keep from an archive: rwx for everyone, no setuid/setgid/sticky.
-_MODE_MASK: Final = 0o777
+__all__ = ["MAX_MEMBERS", "MAX_TOTAL_BYTES", "ArchiveLimits", "archive_kind", "extract"]
+
+# What a damaged archive raises from inside tarfile, zipfile and the decompressors (a truncated gzip
+# stream raises EOFError, a corrupt one zlib.error or BadGzipFile, an encrypted zip RuntimeError ...).
+_READ_ERRORS: Final = (
+    tarfile.TarError,
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    EOFError,
+    zlib.error,
+    lzma.LZMAError,
+    OSError,
+    ValueError,
+    NotImplementedError,
+    RuntimeError,
+)
+# Read size while draining a compressed tar to its end (for its CRC check).
+_DRAIN_CHUNK: Final = 1 << 20
+_ZIP_METHODS: Final = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA})
+_ADVICE: Final = "The archive is damaged or was not made as a release is; download it again or use another release."
 
 
 def archive_kind(path: Path) -> str:
@@ -43,133 +90,171 @@ def archive_kind(path: Path) -> str:
     raise UnsafeArchive(f"Unknown archive type: {path}. Expected .tar.gz, .tgz, .tar or .zip.")
 
 
-def extract(archive: Path, dest: Path) -> None:
-    """Extract all of `archive` into `dest` (created if needed), refusing unsafe entries."""
-    dest.mkdir(parents=True, exist_ok=True)
-    if archive_kind(archive) == "tar":
-        _extract_tar(archive, dest)
+def extract(archive: Path, dest: Path, *, limits: ArchiveLimits = ArchiveLimits()) -> None:
+    """Unpack all of `archive` into `dest` (created if needed; it must be empty), refusing unsafe archives.
+
+    Raises `UnsafeArchive` for an archive that is refused (nothing of it is left in `dest`), `ArchiveError`
+    when a write fails, `InsufficientDiskSpace` when the unpacked tree would not fit.
+    """
+    kind = archive_kind(archive)
+    existed = os.path.lexists(dest)
+    if existed:
+        if dest.is_symlink() or not dest.is_dir():
+            raise UnsafeArchive(f"Cannot unpack {archive} into {dest}: it is not a folder.")
+        try:
+            occupied = any(dest.iterdir())
+        except OSError as exc:
+            raise ArchiveError(f"Cannot unpack {archive} into {dest}: {exc.strerror or exc}.") from exc
+        if occupied:
+            raise UnsafeArchive(
+                f"Cannot unpack {archive} into {dest}: the folder is not empty, and what is in it (a link, say) "
+                "could decide where the archive's files go. Unpack into a new folder."
+            )
+    if kind == "tar":
+        _extract_tar(archive, dest, limits, existed)
     else:
-        _extract_zip(archive, dest)
+        _extract_zip(archive, dest, limits, existed)
 
 
-def _clean_name(archive: Path, name: str) -> PurePosixPath:
-    """The entry name as a relative POSIX path, or `UnsafeArchive`."""
-    text = name.replace("\\", "/")
-    if text.startswith("/") or (len(text) > 1 and text[1] == ":"):
-        raise UnsafeArchive(f"{archive}: refusing absolute path {name!r}")
-    parts = [p for p in text.split("/") if p not in ("", ".")]
-    if ".." in parts:
-        raise UnsafeArchive(f"{archive}: refusing path with '..' {name!r}")
-    if not parts:
-        return PurePosixPath(".")
-    return PurePosixPath(*parts)
+@contextmanager
+def _reading(archive: Path, what: str) -> Iterator[None]:
+    """Turn whatever a damaged archive makes the readers raise into `UnsafeArchive`."""
+    try:
+        yield
+    except _READ_ERRORS as exc:
+        raise UnsafeArchive(f"{archive}: cannot read {what} ({type(exc).__name__}: {exc}). {_ADVICE}") from exc
 
 
-def _inside(root: Path, candidate: str) -> bool:
-    root_s = os.path.realpath(root)
-    cand = os.path.realpath(candidate)
-    return cand == root_s or cand.startswith(root_s + os.sep)
+def _unpack(archive: Path, dest: Path, tree: Tree, writer: Writer, existed: bool) -> None:
+    """Write the checked `tree`; on any failure remove what was written, leaving `dest` as it was found."""
+    check_disk_space(dest, tree.total, what=f"unpacking {archive}")
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ArchiveError(f"Cannot create {dest} to unpack {archive} into: {exc.strerror or exc}.") from exc
+    try:
+        writer.write(tree)
+    except BaseException:
+        _clear(dest, keep=existed)
+        raise
 
 
-def _check_parent(archive: Path, dest: Path, rel: PurePosixPath) -> Path:
-    """Where `rel` will be written, after checking its parent resolves inside `dest` on disk now."""
-    target = dest.joinpath(*rel.parts)
-    if not _inside(dest, str(target.parent)):
-        raise UnsafeArchive(f"{archive}: {rel} would be written outside {dest} through a symlink")
-    return target
+def _clear(dest: Path, *, keep: bool) -> None:
+    if not keep:
+        shutil.rmtree(dest, ignore_errors=True)
+        return
+    for child in os.scandir(dest):
+        if child.is_dir(follow_symlinks=False):
+            shutil.rmtree(child.path, ignore_errors=True)
+        else:
+            with suppress(OSError):  # best effort: the error that got us here is the one to report
+                os.unlink(child.path)
 
 
-def _check_symlink(archive: Path, dest: Path, rel: PurePosixPath, link: str) -> None:
-    link_text = link.replace("\\", "/")
-    if link_text.startswith("/") or (len(link_text) > 1 and link_text[1] == ":"):
-        raise UnsafeArchive(f"{archive}: symlink {rel} -> {link!r} is absolute")
-    # Lexically first: the link resolved relative to its own directory must stay inside.
-    joined = posixpath.normpath(posixpath.join(str(rel.parent), link_text))
-    if joined == ".." or joined.startswith("../"):
-        raise UnsafeArchive(f"{archive}: symlink {rel} -> {link!r} points outside the archive")
-    # Then against the disk as it is now, which catches chains through earlier symlinks.
-    target = dest.joinpath(*rel.parts).parent / link_text
-    if not _inside(dest, str(target)):
-        raise UnsafeArchive(f"{archive}: symlink {rel} -> {link!r} resolves outside {dest}")
+# -- tar ----------------------------------------------------------------------------------------------
 
 
-def _extract_tar(archive: Path, dest: Path) -> None:
+def _tar_entry(archive: Path, member: tarfile.TarInfo) -> Entry:
+    path = clean_name(archive, member.name)
+    mode = stat.S_IMODE(member.mode)
+    if member.isdir():
+        return Entry(path, "dir", mode, member=member)
+    if member.issym():
+        return Entry(path, "symlink", mode, link=member.linkname, member=member)
+    if member.islnk():
+        source = clean_name(archive, member.linkname, f"hard link target of {path}")
+        return Entry(path, "hardlink", mode, link=source.as_posix(), member=member)
+    if member.isreg():
+        return Entry(path, "file", mode, size=member.size, member=member)
+    raise UnsafeArchive(f"{archive}: refusing special file {path} (tar type {member.type!r}). {_ADVICE}")
+
+
+def _check_tar_end(archive: Path, tar: tarfile.TarFile) -> None:
+    """Tell a damaged archive from a whole one once `tarfile` has run out of headers.
+
+    `tarfile` stops quietly at a damaged header after the first, so the block where the next header would
+    be must be the zeros that end a tar; anything else is damage (or a cut) that would drop the rest of
+    the archive without a word. Then the stream is read to its end: gzip, bzip2 and xz check their own
+    CRC only there, and reading the headers alone never gets that far.
+    """
+    fileobj = tar.fileobj
+    assert fileobj is not None
+    fileobj.seek(tar.offset)
+    block = fileobj.read(tarfile.BLOCKSIZE)
+    if len(block) < tarfile.BLOCKSIZE or block.count(0) != len(block):
+        raise UnsafeArchive(f"{archive}: the header at byte {tar.offset} is damaged or missing. {_ADVICE}")
+    while fileobj.read(_DRAIN_CHUNK):
+        pass
+
+
+def _extract_tar(archive: Path, dest: Path, limits: ArchiveLimits, existed: bool) -> None:
     try:
         tar = tarfile.open(archive)  # noqa: SIM115 - closed by the with-block below once it opened
-    except (tarfile.TarError, OSError) as exc:
-        raise UnsafeArchive(f"Cannot read {archive} as a tar archive: {exc}") from exc
+    except _READ_ERRORS as exc:
+        raise UnsafeArchive(f"Cannot read {archive} as a tar archive: {exc}. {_ADVICE}") from exc
     with tar:
-        for member in tar:
-            rel = _clean_name(archive, member.name)
-            if str(rel) == ".":
-                continue
-            target = _check_parent(archive, dest, rel)
-            if member.isdir():
-                target.mkdir(parents=True, exist_ok=True)
-                os.chmod(target, (member.mode & _MODE_MASK) | 0o700)
-            elif member.issym():
-                _check_symlink(archive, dest, rel, member.linkname)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                _remove(target)
-                os.symlink(member.linkname, target)
-            elif member.islnk():
-                source_rel = _clean_name(archive, member.linkname)
-                source = dest.joinpath(*source_rel.parts)
-                if not _inside(dest, str(source)) or not source.is_file():
-                    raise UnsafeArchive(
-                        f"{archive}: hard link {rel} -> {member.linkname!r} does not point to a file "
-                        "extracted earlier inside the archive"
-                    )
-                target.parent.mkdir(parents=True, exist_ok=True)
-                _remove(target)
-                shutil.copy2(source, target)
-            elif member.isfile():
-                source_file = tar.extractfile(member)
-                if source_file is None:  # pragma: no cover - isfile() members always have data
-                    raise UnsafeArchive(f"{archive}: cannot read {rel}")
-                target.parent.mkdir(parents=True, exist_ok=True)
-                _remove(target)
-                with source_file, target.open("wb") as out:
-                    shutil.copyfileobj(source_file, out, 1 << 20)
-                os.chmod(target, member.mode & _MODE_MASK)
-            else:
-                raise UnsafeArchive(f"{archive}: refusing special file {rel} (type {member.type!r})")
+        tree = Tree(archive, limits)
+        with _reading(archive, "the list of entries"):
+            for member in tar:  # headers one at a time: a cap is enforced before the next is even read
+                tree.add(_tar_entry(archive, member))
+            _check_tar_end(archive, tar)
+        tree.finish()
+
+        @contextmanager
+        def open_data(entry: Entry) -> Iterator[IO[bytes]]:
+            assert isinstance(entry.member, tarfile.TarInfo)
+            with _reading(archive, f"the data of {entry.path}"):
+                source = tar.extractfile(entry.member)
+            assert source is not None  # regular files always have data
+            with source:
+                yield source
+
+        _unpack(archive, dest, tree, Writer(archive, dest, open_data, lambda what: _reading(archive, what)), existed)
 
 
-def _remove(path: Path) -> None:
-    """Make room for an entry that appears twice (the later one wins, as with tar itself)."""
-    if path.is_symlink() or path.is_file():
-        path.unlink()
-    elif path.is_dir():
-        raise UnsafeArchive(f"{path}: an archive entry would replace a directory")
+# -- zip ----------------------------------------------------------------------------------------------
 
 
-def _extract_zip(archive: Path, dest: Path) -> None:
+def _zip_entry(archive: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Entry:
+    path = clean_name(archive, info.filename)
+    # Zip keeps Unix modes (and the file type) in the high half of external_attr when the archive was made
+    # on Unix; Windows-made archives leave it zero, and their entries are plain files and folders.
+    mode = info.external_attr >> 16
+    kind, perms = stat.S_IFMT(mode), stat.S_IMODE(mode)
+    if info.flag_bits & 0x1:
+        raise UnsafeArchive(f"{archive}: {path} is encrypted; a release never is. {_ADVICE}")
+    if info.compress_type not in _ZIP_METHODS:
+        raise UnsafeArchive(f"{archive}: {path} uses the unknown compression method {info.compress_type}. {_ADVICE}")
+    if info.filename.endswith(("/", "\\")) or kind == stat.S_IFDIR:
+        return Entry(path, "dir", perms or 0o755, member=info)
+    if kind == stat.S_IFLNK:
+        if info.file_size > MAX_LINK_TARGET:
+            raise UnsafeArchive(f"{archive}: symlink {path} has a {info.file_size}-byte target. {_ADVICE}")
+        with _reading(archive, f"the target of symlink {path}"):
+            target = zf.read(info).decode("utf-8")
+        return Entry(path, "symlink", perms, link=target, member=info)
+    if kind in (0, stat.S_IFREG):
+        return Entry(path, "file", perms or 0o644, size=info.file_size, member=info)
+    raise UnsafeArchive(f"{archive}: refusing special file {path} (mode {mode:o}). {_ADVICE}")
+
+
+def _extract_zip(archive: Path, dest: Path, limits: ArchiveLimits, existed: bool) -> None:
     try:
         zf = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise UnsafeArchive(f"Cannot read {archive} as a zip archive: {exc}") from exc
+    except _READ_ERRORS as exc:
+        raise UnsafeArchive(f"Cannot read {archive} as a zip archive: {exc}. {_ADVICE}") from exc
     with zf:
+        tree = Tree(archive, limits)
         for info in zf.infolist():
-            rel = _clean_name(archive, info.filename)
-            if str(rel) == ".":
-                continue
-            target = _check_parent(archive, dest, rel)
-            # Zip keeps Unix modes (and the symlink type bit) in the high half of external_attr
-            # when the archive was made on Unix; Windows-made archives leave it zero.
-            mode = info.external_attr >> 16
-            if info.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-            elif stat.S_ISLNK(mode):
-                link = zf.read(info).decode("utf-8")
-                _check_symlink(archive, dest, rel, link)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                _remove(target)
-                os.symlink(link, target)
-            else:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                _remove(target)
-                with zf.open(info) as source_file, target.open("wb") as out:
-                    shutil.copyfileobj(source_file, out, 1 << 20)
-                if mode & _MODE_MASK:
-                    os.chmod(target, mode & _MODE_MASK)
+            tree.add(_zip_entry(archive, zf, info))
+        tree.finish()
+
+        @contextmanager
+        def open_data(entry: Entry) -> Iterator[IO[bytes]]:
+            assert isinstance(entry.member, zipfile.ZipInfo)
+            with _reading(archive, f"the data of {entry.path}"):
+                source = zf.open(entry.member)
+            with source:
+                yield source
+
+        _unpack(archive, dest, tree, Writer(archive, dest, open_data, lambda what: _reading(archive, what)), existed)

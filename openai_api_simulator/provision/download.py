@@ -21,7 +21,9 @@ What it guarantees, in the order a download meets them:
    see `_Transfer.publish`). On mismatch the part file is deleted and the error names the URL, the
    expected and the actual hash.
 8. **Atomic publish.** The part file is fsynced and renamed onto the destination, so the cache never
-   holds a half-written file under its final name.
+   holds a half-written file under its final name. A caller's `check` (models: "is this a GGUF?") runs on
+   the verified part file before that rename; if it fails, only the part file is deleted. A failed
+   download removes nothing but its own ``.part`` file: whatever was at the destination stays as it was.
 
 The cache files around a download (``.part``, ``.meta.json``, ``.lock``) are described in `files`;
 progress goes to the caller's `ProgressReporter` (see `progress`).
@@ -237,8 +239,10 @@ class _Transfer:
         reporter: ProgressReporter,
         label: str,
         git_etag: bool = False,
+        check: Callable[[Path], None] | None = None,
     ) -> None:
         self.url = url
+        self.check = check
         self.dest = dest
         self.part = part_path(dest)
         self.pinned = normalize_sha256(sha256)
@@ -424,6 +428,12 @@ class _Transfer:
             if actual_git != self.git_sha1:
                 self.part.unlink(missing_ok=True)
                 raise GitBlobMismatch(url=self.url, expected=self.git_sha1, actual=actual_git)
+        if self.check is not None:
+            try:
+                self.check(self.part)
+            except Exception:
+                self.part.unlink(missing_ok=True)  # ours; the destination has not been touched
+                raise
         size = self.part.stat().st_size
         meta: dict[str, Any] = {
             "url": self.url,
@@ -472,12 +482,14 @@ def download(
     label: str | None = None,
     retry: RetryPolicy | None = None,
     git_etag: bool = False,
+    check: Callable[[Path], None] | None = None,
 ) -> DownloadResult:
     """Download `url` to `dest`, verified, resumable, once. See the module docstring for the rules.
 
     `sha256`/`size` pin what the file must be. `allow_unverified` accepts a file that has neither a
     pinned nor a server-declared hash (X-Linked-Etag, or - with `git_etag`, for Hugging Face files only - a
-    git blob SHA-1 ETag). `headers` are sent to the first host only.
+    git blob SHA-1 ETag). `headers` are sent to the first host only. `check` is called with the verified
+    part file before it replaces `dest`; whatever it raises propagates after the part file is deleted.
     """
     reporter = progress or NullProgress()
     retry = retry or RetryPolicy()
@@ -497,6 +509,7 @@ def download(
             reporter=reporter,
             label=label,
             git_etag=git_etag,
+            check=check,
         )
         own_client = client is None
         http = client or make_client()

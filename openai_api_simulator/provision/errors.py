@@ -11,7 +11,9 @@ Exception tree::
         │   │   └── GitBlobMismatch     ... or to the git blob SHA-1 the server's ETag declares
         │   └── UnverifiedDownload      no hash to check against and the user did not opt out
         ├── InsufficientDiskSpace       not enough free space before starting
-        ├── UnsafeArchive               an archive entry would land outside the target folder
+        ├── ArchiveError                an archive could not be unpacked (a write failed)
+        │   └── UnsafeArchive           refused: unreadable, over the caps, or an entry that would land
+        │                               (or point) outside the target folder or is of a refused kind
         ├── BinaryCheckFailed           llama-server did not run (``--version``)
         ├── ModelSpecError              a model name / URL / path that cannot be understood
         └── OfflineError                offline and the cache does not hold what is needed
@@ -85,8 +87,13 @@ class InsufficientDiskSpace(ProvisionError):
     """Too little free space to download or unpack."""
 
 
-class UnsafeArchive(ProvisionError):
-    """An archive entry escapes the extraction folder or is of a refused kind."""
+class ArchiveError(ProvisionError):
+    """An archive could not be unpacked: the target folder refused a write (full disk, permissions)."""
+
+
+class UnsafeArchive(ArchiveError):
+    """An archive that is refused: unreadable or truncated, over the size caps, or with an entry that escapes
+    the extraction folder or is of a refused kind. Nothing from it is left unpacked."""
 
 
 class BinaryCheckFailed(ProvisionError):

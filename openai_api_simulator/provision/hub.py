@@ -6,15 +6,16 @@ than one GGUF) use this instead of `models`:
 * `list_repo` asks the Hub which commit a revision (``main``, a tag, a commit) resolves to and which files
   the repository holds there - the call huggingface_hub's ``model_info`` makes,
   ``GET {endpoint}/api/models/{owner}/{name}/revision/{revision}``. The answer is remembered under
-  ``<cache>/hub/{owner}/{name}/{revision}.json`` and reused without a request (so a warm start works
-  offline) until ``ProvisionOptions(update=True)`` asks again.
+  ``<cache>/hub/{owner}/{name}/{revision}.json`` (the revision percent-encoded into one file name) and
+  reused without a request (so a warm start works offline) until ``ProvisionOptions(update=True)`` asks
+  again.
 * `fetch_file` downloads one file of that snapshot through the one downloader, pinned to the commit, so
   every file of a model comes from the same revision even if ``main`` moves in between. Files land in
   ``<cache>/models/hf/{owner}/{name}/{commit}/{path}``; LFS files are verified by their SHA256
   (``X-Linked-Etag``), small git files by their git blob SHA-1 (``ETag``).
 
 Repository names, revisions and paths come from users and from the server and all become cache paths,
-so each is checked to stay inside the cache before anything is written.
+so each is checked by `names` to stay inside the cache before anything is written.
 """
 
 from __future__ import annotations
@@ -34,13 +35,10 @@ from .download import RETRYABLE_STATUSES, RetryPolicy, download, make_client, re
 from .errors import DownloadError, ModelSpecError, OfflineError
 from .files import DownloadResult, cached_file, read_json, write_json_atomic
 from .models import hf_resolve_url
+from .names import check_repo_path, check_revision, revision_folder, split_repo
 from .options import ProvisionOptions
 
-# What the Hub allows in an owner or repository name (it is stricter still; this is what keeps paths safe).
-_NAME_RE: Final = re.compile(r"^[A-Za-z0-9._-]+$")
 _COMMIT_RE: Final = re.compile(r"^[0-9a-f]{40}$")
-# Characters git refuses in a ref name (git check-ref-format), besides control characters.
-_REF_FORBIDDEN: Final = frozenset(" ~^:?*[\\")
 
 
 @dataclass(frozen=True)
@@ -57,63 +55,10 @@ class _Unreachable(Exception):
     """The Hub could not be asked (network down, or transient errors until the retries ran out)."""
 
 
-def split_repo(repo: str) -> tuple[str, str]:
-    """(owner, name) of ``owner/name``; `ModelSpecError` for anything that could leave the cache folder."""
-    parts = repo.split("/")
-    if len(parts) != 2 or not all(_NAME_RE.match(p) and ".." not in p and p != "." for p in parts):
-        raise ModelSpecError(
-            f"{repo!r} is not a Hugging Face repository name: expected OWNER/NAME, each made of letters, "
-            "digits, '.', '_' and '-' (no '..'), like sdobson/nanochat."
-        )
-    return parts[0], parts[1]
-
-
-def check_revision(revision: str) -> str:
-    """`revision` if it is a plausible branch, tag or commit; `ModelSpecError` otherwise.
-
-    The revision names a file in the cache, so the rules are git's own for ref names where they matter
-    for paths: no ``..``, no leading, trailing or doubled ``/``, no part starting with ``.``, no control
-    characters or backslashes.
-    """
-    bad = (
-        not revision
-        or ".." in revision
-        or revision.startswith("/")
-        or revision.endswith("/")
-        or "//" in revision
-        or any(part.startswith(".") for part in revision.split("/"))
-        or any(ord(c) < 32 or ord(c) == 127 or c in _REF_FORBIDDEN for c in revision)
-    )
-    if bad:
-        raise ModelSpecError(
-            f"{revision!r} is not a revision: use a branch or tag name (like main or v1.0, with no '..', "
-            "spaces or control characters, and '/' only between parts) or a 40-digit commit hash."
-        )
-    return revision
-
-
-def _check_path(path: str, repo: str) -> tuple[str, ...]:
-    """The parts of a file path inside a repository; refuses anything that is absolute or climbs out."""
-    parts = path.split("/")
-    if (
-        not path
-        or path.startswith("/")
-        or "\\" in path
-        or any(part in ("", ".", "..") for part in parts)
-        or any(ord(c) < 32 or ord(c) == 127 for c in path)
-    ):
-        raise ModelSpecError(
-            f"{path!r} is not a file path inside {repo}: expected a relative path such as "
-            "model_000650.pt or sub/config.json (no '..', no leading '/')."
-        )
-    return tuple(parts)
-
-
 def listing_path(repo: str, revision: str) -> Path:
     """Where the listing of `repo` at `revision` is remembered."""
     owner, name = split_repo(repo)
-    # "/" in a revision (refs/pr/1) would make folders; the stored revision tells apart the rare clash.
-    return paths.hub_dir() / owner / name / f"{check_revision(revision).replace('/', '--')}.json"
+    return paths.hub_dir() / owner / name / f"{revision_folder(revision)}.json"
 
 
 def snapshot_dir(snapshot: RepoSnapshot) -> Path:
@@ -140,7 +85,7 @@ def _parse(data: Any, repo: str, revision: str) -> RepoSnapshot | None:
 
 def _recall(path: Path, repo: str, revision: str) -> RepoSnapshot | None:
     data = read_json(path)
-    # Another revision that maps to the same file name (a/b and a--b) is not ours: ask again.
+    # A listing for another repository or revision (a hand-edited or older cache) is not ours: ask again.
     if data is None or data.get("repo") != repo or data.get("revision") != revision:
         return None
     return _parse(data, repo, revision)
@@ -267,7 +212,7 @@ def fetch_file(snapshot: RepoSnapshot, path: str, options: ProvisionOptions) -> 
 
     A cached file makes no request. Offline and not cached raises `OfflineError`.
     """
-    parts = _check_path(path, snapshot.repo)
+    parts = check_repo_path(path, snapshot.repo)
     if path not in snapshot.files:
         raise ModelSpecError(
             f"{snapshot.repo} has no file {path!r} at commit {snapshot.commit} (revision "

@@ -31,6 +31,7 @@ from .catalog import CatalogEntry, default_model_id, get_entry, load_catalog
 from .download import download, make_client
 from .errors import ModelSpecError, OfflineError
 from .files import cached_file, meta_path, normalize_sha256
+from .names import check_repo_path, check_revision, revision_folder, safe_segment, split_repo, url_file_name
 from .options import ProvisionOptions
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,10 @@ def hf_resolve_url(endpoint: str, repo: str, revision: str, file: str) -> str:
 
 
 def _hf_source(repo: str, file: str, revision: str, endpoint: str, name: str) -> ModelSource:
+    """A Hub file as a source, after checking every name that will become part of its cache path."""
+    split_repo(repo)
+    check_repo_path(file, repo)
+    check_revision(revision)
     return ModelSource(
         kind="hf",
         name=name,
@@ -89,12 +94,15 @@ def parse_model_spec(spec: str | None, *, hf_endpoint: str | None = None) -> Mod
     endpoint = settings.hf_endpoint(hf_endpoint)
     text = (spec or default_model_id()).strip()
     if text.startswith("hf://"):
-        body, _, revision = text[5:].partition("@")
-        parts = body.strip("/").split("/")
-        if len(parts) < 3 or not all(parts):
+        body, at, revision = text[5:].partition("@")
+        parts = body.split("/")
+        if len(parts) < 3 or (at and not revision):
             raise ModelSpecError(f"{text!r}: expected hf://OWNER/REPO/FILE.gguf[@REVISION]")
         repo, file = "/".join(parts[:2]), "/".join(parts[2:])
-        return _hf_source(repo, file, revision or "main", endpoint, Path(file).name)
+        try:
+            return _hf_source(repo, file, revision or "main", endpoint, parts[-1])
+        except ModelSpecError as exc:
+            raise ModelSpecError(f"{text!r}: {exc} The form is hf://OWNER/REPO/FILE.gguf[@REVISION].") from None
     if text.startswith(("http://", "https://")):
         url, _, fragment = text.partition("#")
         sha = None
@@ -103,7 +111,9 @@ def parse_model_spec(spec: str | None, *, hf_endpoint: str | None = None) -> Mod
             sha = normalize_sha256(value) if key == "sha256" else None
             if sha is None:
                 raise ModelSpecError(f"{text!r}: the only URL fragment understood is #sha256=<64 hex digits>")
-        name = Path(httpx.URL(url).path).name or "model.gguf"
+        # The last segment of the (decoded) path names the cached file, so it must be one plain name: a
+        # URL ending in %2E%2E or a%5Cb would otherwise name the folder above, or a path on Windows.
+        name = url_file_name(httpx.URL(url).path.rsplit("/", 1)[-1], "model.gguf")
         return ModelSource(kind="url", name=name, url=url, sha256=sha)
     entry = get_entry(text)
     if entry is not None:
@@ -112,7 +122,10 @@ def parse_model_spec(spec: str | None, *, hf_endpoint: str | None = None) -> Mod
                 f"The catalogue model {entry.id!r} is a whole repository ({entry.repo}) for the {entry.engine} engine, "
                 "not a GGUF file."
             )
-        source = _hf_source(entry.repo, entry.file, entry.revision, endpoint, entry.id)
+        try:
+            source = _hf_source(entry.repo, entry.file, entry.revision, endpoint, entry.id)
+        except ModelSpecError as exc:
+            raise ModelSpecError(f"The catalogue entry {entry.id!r} is broken: {exc}") from None
         return ModelSource(
             kind="catalog",
             name=entry.id,
@@ -138,20 +151,29 @@ def parse_model_spec(spec: str | None, *, hf_endpoint: str | None = None) -> Mod
 
 
 def cache_path(source: ModelSource) -> Path:
-    """Where a downloadable model is kept in the cache."""
+    """Where a downloadable model is kept in the cache: always inside ``<cache>/models``.
+
+    The names are checked again here, not only when the spec was parsed, because a `ModelSource` can be
+    made by hand; nothing below builds a path from a name that was not checked.
+    """
     root = paths.models_dir()
     if source.kind in ("catalog", "hf"):
         assert source.repo and source.file and source.revision
-        revision = source.revision.replace("/", "--")
-        return root.joinpath("hf", *source.repo.split("/"), revision, *source.file.split("/"))
+        owner, name = split_repo(source.repo)
+        return root.joinpath(
+            "hf", owner, name, revision_folder(source.revision), *check_repo_path(source.file, source.repo)
+        )
     if source.kind == "url":
         assert source.url
+        if not safe_segment(source.name):
+            raise ModelSpecError(f"{source.name!r} (from {source.url}) is not a file name the cache can use.")
         key = hashlib.sha256(source.url.encode()).hexdigest()[:16]
         return root / "url" / key / source.name
     raise ValueError(f"{source.kind} models are not cached")
 
 
 def _check_magic(path: Path, origin: str) -> None:
+    """`ModelSpecError` unless `path` starts like a GGUF; `origin` (URL or path) names it in the message."""
     with path.open("rb") as f:
         head = f.read(4)
     if head != GGUF_MAGIC:
@@ -183,6 +205,7 @@ def ensure_model(spec: str | None = None, options: ProvisionOptions = ProvisionO
             source=str(source.local_path),
         )
     assert source.url is not None
+    url = source.url
     dest = cache_path(source)
     endpoint = settings.hf_endpoint(options.hf_endpoint)
     headers = settings.hf_auth_headers(source.url, endpoint)
@@ -222,17 +245,13 @@ def ensure_model(spec: str | None = None, options: ProvisionOptions = ProvisionO
             label=source.name,
             retry=options.retry,
             git_etag=source.kind in ("catalog", "hf"),  # a Hub file: its strong ETag is the git blob SHA-1
+            # Checked on the finished part file, before it is renamed into place: bytes that are no model
+            # are deleted with the part file, and whatever already was at `dest` is left as it was.
+            check=lambda part: _check_magic(part, url),
         )
     finally:
         if own_client and http is not None:
             http.close()
-    try:
-        _check_magic(result.path, source.url)
-    except ModelSpecError:
-        # Never leave a non-model under a model's name in the cache.
-        result.path.unlink(missing_ok=True)
-        meta_path(result.path).unlink(missing_ok=True)
-        raise
     return _model_file(source, result.path, result.size, result.sha256, cached=result.cached)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -50,7 +51,9 @@ def test_429_carries_retry_after_and_the_sdk_retries_it(base_url: str) -> None:
             messages=MSG,
             extra_headers={"X-Simulator-Error": "429", "X-Simulator-Retry-After": "0.01"},
         )
-    assert info.value.response.headers["retry-after"] == "0.01"
+    # Whole seconds (RFC 9110), rounded up; the exact delay in Retry-After-Ms, which the SDKs read first.
+    assert info.value.response.headers["retry-after"] == "1"
+    assert info.value.response.headers["retry-after-ms"] == "10"
     assert info.value.body["type"] == "rate_limit_error"
     # With retries on, the SDK tries again (and fails again: the header is on every attempt).
     attempts: list[int] = []
@@ -144,3 +147,43 @@ def test_bad_fault_header_is_a_400_naming_it(http: httpx.Client) -> None:
     )
     assert r.status_code == 400
     assert r.json()["error"]["param"] == "X-Simulator-Error"
+
+
+@pytest.mark.parametrize("status", ["429", "503"])
+@pytest.mark.parametrize(
+    ("sent", "header", "ms"), [("2.5", "3", "2500"), ("-0", "0", "0"), ("1e-09", "1", "1"), ("86400", "86400", None)]
+)
+def test_retry_after_from_the_header_is_whole_seconds(
+    http: httpx.Client, status: str, sent: str, header: str, ms: str | None
+) -> None:
+    r = http.post(
+        "/v1/chat/completions",
+        json={"model": "gpt-sim-1", "messages": MSG},
+        headers={"X-Simulator-Error": status, "X-Simulator-Retry-After": sent},
+    )
+    assert r.status_code == int(status)
+    assert r.headers["retry-after"] == header  # RFC 9110 delay-seconds: digits only
+    assert r.headers["retry-after-ms"] == (ms or str(int(header) * 1000))
+    if status == "429":
+        assert f"try again in {header}s." in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "faults", [Faults(error_status=429, retry_after=2.5), Faults(error_rate=1, error_status=503, retry_after=0.2)]
+)
+def test_retry_after_from_the_flags_is_whole_seconds(faults: Faults) -> None:
+    with running(Settings(faults=faults)) as url, httpx.Client(base_url=url) as http:
+        for _ in range(2):  # every request fails, each with the same header
+            r = http.post("/chat/completions", json={"model": "gpt-sim-1", "messages": MSG})
+            assert r.status_code == faults.error_status
+            assert r.headers["retry-after"] == str(math.ceil(faults.retry_after))
+            assert r.headers["retry-after-ms"] == str(round(faults.retry_after * 1000))
+
+
+def test_errors_without_retry_after_send_none(http: httpx.Client) -> None:
+    r = http.post(
+        "/v1/chat/completions",
+        json={"model": "gpt-sim-1", "messages": MSG},
+        headers={"X-Simulator-Error": "500", "X-Simulator-Retry-After": "2.5"},
+    )
+    assert r.status_code == 500 and "retry-after" not in r.headers and "retry-after-ms" not in r.headers

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from openai_api_simulator.api.http import retry_after, retry_after_ms
 from openai_api_simulator.config import Settings
 from openai_api_simulator.testing import running
 
@@ -170,3 +171,80 @@ def test_no_body_yields_a_5xx(http: httpx.Client, body: dict[str, Any], path: st
     assert r.status_code < 500, (path, body, r.text)
     if r.status_code >= 400:
         assert set(r.json()["error"]) == {"message", "type", "param", "code"}
+
+
+# ---- Content-Type --------------------------------------------------------------------------------------
+
+BODY = json.dumps(CHAT).encode()
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/x-www-form-urlencoded",  # what curl -d sends without -H
+        "multipart/form-data; boundary=xyz",
+        "text/plain",
+        "text/plain;charset=UTF-8",
+        "application/octet-stream",
+        "text/json",
+        "application/json; charset=utf-16",
+        "application/json; charset=latin-1",
+    ],
+)
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/chat/completions", "/v1/embeddings", "/responses"])
+def test_a_body_declared_as_something_else_than_json_is_a_400(http: httpx.Client, content_type: str, path: str) -> None:
+    # The form, multipart and text/plain types are what a web page may POST cross-site without a preflight.
+    r = http.post(path, content=BODY, headers={"content-type": content_type})
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"} and error["type"] == "invalid_request_error"
+    assert content_type in error["message"]
+    assert "Content-Type: application/json" in error["message"]
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        assert "curl -d" in error["message"]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"content-type": "application/json"},
+        {"content-type": "application/json; charset=utf-8"},
+        {"content-type": 'Application/JSON;Charset="UTF-8"'},
+        {"content-type": "application/vnd.api+json"},
+        {},  # none at all: requests' data= and httpx's content= send none
+    ],
+)
+def test_json_or_no_content_type_is_accepted(http: httpx.Client, headers: dict[str, str]) -> None:
+    r = http.post("/v1/chat/completions", content=BODY, headers=headers)
+    assert r.status_code == 200, r.text
+
+
+def test_the_content_type_is_checked_before_the_body_is_read() -> None:
+    # A form post bigger than the limit is refused for what it is, not for its size.
+    with running(Settings(max_body_bytes=1024)) as url, httpx.Client() as http:
+        r = http.post(url + "/chat/completions", content=b"a=" + b"x" * 5000, headers={"content-type": "text/plain"})
+        assert r.status_code == 400 and "Unsupported Content-Type" in r.json()["error"]["message"]
+
+
+# ---- Retry-After ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("seconds", "header", "ms"),
+    [
+        (2.5, "3", "2500"),
+        (1e-09, "1", "1"),  # a sub-second delay rounds up: 0 would say "retry at once"
+        (0.01, "1", "10"),
+        (-0.0, "0", "0"),
+        (0, "0", "0"),
+        (-3, "0", "0"),
+        (7, "7", "7000"),
+        (7.0000001, "8", "7001"),
+        (float("nan"), "0", "0"),
+        (float("inf"), "86400", "86400000"),
+        (10**9, "86400", "86400000"),
+    ],
+)
+def test_retry_after_is_whole_seconds_rounded_up(seconds: float, header: str, ms: str) -> None:
+    assert retry_after(seconds) == header
+    assert retry_after_ms(seconds) == ms

@@ -7,9 +7,11 @@ real uvicorn servers in threads.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
@@ -22,7 +24,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from openai_api_simulator.backends import Relay
-from openai_api_simulator.backends.relay import upstream_headers
+from openai_api_simulator.backends.relay import RelaySettings, upstream_headers
 from openai_api_simulator.testing import serving
 from tests.support.backends import (
     CHAT,
@@ -274,6 +276,73 @@ def test_failed_source_is_502() -> None:
     assert seen == []
 
 
+class PrivateSource(Source):
+    """A source that words its server as a supervised engine does, and can tell that its process has died."""
+
+    def __init__(self, *args: Any, dead: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.dead = dead
+
+    def confirm_state(self) -> str:
+        return "restarting" if self.dead else self.state
+
+    def server_name(self, url: str) -> str:
+        return f"llama-server for model `{self.model}`"
+
+
+def _private(handler: Callable[[httpx.Request], Any], *, dead: bool = False) -> Any:
+    return mock_client(handler, lambda relay: [PrivateSource(["http://up:8080"], relay, dead=dead)])
+
+
+def test_a_refused_connection_to_a_dead_engine_is_503_at_once() -> None:
+    """The engine's process is gone but its supervisor has not said so yet: the client hears "restarting"."""
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        raise httpx.ConnectError("[Errno 111] Connection refused")
+
+    with _private(handler, dead=True) as client:
+        r = client.post("/v1/chat/completions", json=CHAT)
+    body = assert_openai_error(r, 503, "service_unavailable")
+    assert r.headers["retry-after"] == "3"
+    assert "`smol` is restarting" in body["message"] and "up:8080" not in body["message"]
+    assert calls == 1  # a dead process is not asked twice
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "code"),
+    [
+        (httpx.ConnectError("[Errno 111] Connection refused"), 502, "bad_gateway"),
+        (httpx.ReadTimeout("timed out"), 504, "timeout"),
+    ],
+)
+def test_messages_about_a_private_server_never_show_its_url(error: Exception, status: int, code: str) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise error
+
+    with _private(handler) as client:
+        body = assert_openai_error(client.post("/v1/chat/completions", json=CHAT), status, code)
+    assert "llama-server for model `smol`" in body["message"]
+    assert "up:8080" not in body["message"]
+
+
+def test_a_private_servers_stream_failure_event_does_not_show_its_url() -> None:
+    async def events() -> AsyncIterator[bytes]:
+        yield b'data: {"n":1}\n\n'
+        raise httpx.ReadError("Connection reset by peer")
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=events(), headers={"Content-Type": "text/event-stream"})
+
+    with _private(handler) as client:
+        r = client.post("/v1/chat/completions", json={**CHAT, "stream": True})
+    error = r.content.split(b"\n\n")[1]
+    assert b"llama-server for model `smol` failed while streaming" in error
+    assert b"up:8080" not in error
+
+
 # ------------------------------------------------------------------------------------------------
 # Over real sockets
 
@@ -393,3 +462,55 @@ def test_a_json_answer_cut_upstream_is_cut_for_the_client_too() -> None:
     finally:
         close()
     assert len(accepted) == 1  # it had started answering: not retried
+
+
+@pytest.mark.parametrize(
+    "head",
+    [b"", b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: {}\n\n"],
+    ids=["before-the-head", "mid-stream"],
+)
+def test_a_stalled_upstream_times_out_and_nothing_is_left_behind(head: bytes) -> None:
+    """An upstream that accepts and then sends nothing (more): 504 before the head, the endpoint's error event
+    after it; either way once, after the read timeout, with the upstream connection closed and no task left."""
+
+    async def scenario() -> tuple[httpx.Response, float, int]:
+        accepted = 0
+        closed = asyncio.Event()
+
+        async def stall(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal accepted
+            accepted += 1
+            head_lines = (await reader.readuntil(b"\r\n\r\n")).lower().split(b"\r\n")
+            length = next(int(line.split(b":")[1]) for line in head_lines if line.startswith(b"content-length:"))
+            await reader.readexactly(length)
+            writer.write(head)
+            while await reader.read(65536):  # until the relay closes its end
+                pass
+            closed.set()
+            writer.close()
+
+        server = await asyncio.start_server(stall, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        source = Source([f"http://127.0.0.1:{port}"], Relay(RelaySettings(read_timeout=0.5)))
+        transport = httpx.ASGITransport(app=app_with([source]))
+        async with source.lifespan(), httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+            started = time.monotonic()
+            r = await client.post("/v1/chat/completions", json={**CHAT, "stream": bool(head)})
+            took = time.monotonic() - started
+            await asyncio.wait_for(closed.wait(), 5)  # closed by the relay, not by the pool closing below
+        server.close()
+        await server.wait_closed()
+        await asyncio.sleep(0)
+        assert {t for t in asyncio.all_tasks() if t is not asyncio.current_task()} == set()
+        return r, took, accepted
+
+    r, took, accepted = asyncio.run(scenario())
+    assert 0.5 <= took < 5
+    assert accepted == 1  # a timeout is not retried: the upstream may still be working on the request
+    if not head:
+        body = assert_openai_error(r, 504, "timeout")
+        assert "`smol`" in body["message"] and "0.5 s" in body["message"] and "--request-timeout" in body["message"]
+    else:
+        assert r.status_code == 200
+        last = r.content.split(b"\n\n")[-2]
+        assert last.startswith(b'data: {"error":') and b"ReadTimeout" in last

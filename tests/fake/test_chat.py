@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
+
+import pytest
 
 from openai_api_simulator.fake.chat import (
     Conversation,
@@ -193,3 +196,12 @@ def test_prompt_tokens_counts_messages_and_tools() -> None:
     assert prompt_tokens([*hello, Message("assistant", "", extra_tokens=5)], []) == 18
     # '[{"type": "object", "properties": {}}]' is 19 tokens; "ping" 1, "Ping it." 3, plus 4 per tool.
     assert prompt_tokens(hello, [Tool("ping", "Ping it.")]) == 10 + 19 + 1 + 3 + 4
+
+
+def test_tool_arguments_are_strict_json_even_when_a_caller_passes_infinity() -> None:
+    # The HTTP layer refuses Infinity in requests; were one to get through, the fake fails loudly rather
+    # than writing `{"x":Infinity}`, which no JSON parser reads.
+    schema = {"type": "object", "properties": {"x": {"const": math.inf}}, "required": ["x"]}
+    c = conv("Call f.", tools=(Tool("f", "f", schema),), tool_choice="required")
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        complete(c, n=1, max_tokens=None, stop=())

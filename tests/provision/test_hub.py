@@ -73,7 +73,7 @@ def test_revision_with_a_slash_is_quoted_and_remembered_in_one_file(hub: Mirror,
     hub.add_hf(REPO, "README.md", b"# pr\n", revision="refs/pr/1", lfs=False)
     snap = list_repo(REPO, "refs/pr/1", options())
     assert snap.files == ("README.md",)
-    assert (oas_env / "hub" / "sdobson" / "nanochat" / "refs--pr--1.json").is_file()
+    assert (oas_env / "hub" / "sdobson" / "nanochat" / "refs%2Fpr%2F1.json").is_file()
 
 
 def test_update_asks_again_and_sees_a_new_commit(hub: Mirror) -> None:

@@ -38,7 +38,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from openai_api_simulator.api.auth import APIKeyMiddleware
-from openai_api_simulator.api.http import DONE, JSONBytes, SSEResponse, error_response, parse_json, read_body, sse_data
+from openai_api_simulator.api.http import (
+    DONE,
+    JSONBytes,
+    SSEResponse,
+    error_response,
+    parse_json,
+    read_body,
+    retry_after,
+    sse_data,
+)
 from openai_api_simulator.engines.nanochat import protocol
 from openai_api_simulator.engines.nanochat.generate import Delta, Finish, Generator
 from openai_api_simulator.engines.nanochat.tokenizer import RenderError
@@ -51,6 +60,8 @@ KEY_ENV: Final = "OAS_ENGINE_API_KEY"
 MAX_WAITING: Final = 8
 # Chat requests are small; a prompt longer than the context is refused anyway.
 MAX_BODY_BYTES: Final = 4 * 1024 * 1024
+# Seconds a client turned away as busy is told to wait: about one short answer.
+BUSY_RETRY_AFTER_S: Final = 2
 # How often a waiting non-streaming request checks that its client is still there.
 DISCONNECT_POLL: Final = 0.25
 
@@ -103,7 +114,7 @@ class Engine:
             error = for_status(
                 503, f"The nanochat engine is busy ({MAX_WAITING} requests already wait); retry shortly."
             )
-            error.headers["Retry-After"] = "2"
+            error.headers["Retry-After"] = retry_after(BUSY_RETRY_AFTER_S)
             raise error from None
 
 

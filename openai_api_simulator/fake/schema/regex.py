@@ -217,7 +217,10 @@ class _PatternParser:
             if len(digits) != width or not all(ch in "0123456789abcdefABCDEF" for ch in digits):
                 raise _Unsupported
             self.pos += width
-            return _Chars(chr(int(digits, 16)))
+            code = int(digits, 16)
+            if 0xD800 <= code < 0xE000:
+                raise _Unsupported  # a lone surrogate: no string an answer can carry (UTF-8 has none)
+            return _Chars(chr(code))
         if d.isalnum():
             raise _Unsupported  # backreferences, \p{...} and other escapes
         return _Chars(d)

@@ -165,6 +165,26 @@ def test_what_nanochat_cannot_honour_is_a_400_naming_it(engine: Engine, extra: d
     assert r.json()["error"]["param"] == param
 
 
+@pytest.mark.parametrize(
+    ("content", "content_type", "words"),
+    [
+        (b'{"model":"nanochat","messages":[{"role":"user","content":"\\ud800"}]}', None, "lone UTF-16 surrogate"),
+        (b'{"model":"nanochat","messages":[{"role":"user","content":"\xff"}]}', None, "not valid UTF-8"),
+        (b'{"model":"nanochat","messages":[],"temperature":NaN}', None, "contains NaN"),
+        (b'{"model":"nanochat","model":"x","messages":[]}', None, "'model' appears twice"),
+        (b'{"model":"nanochat","messages":[]}', "application/x-www-form-urlencoded", "Unsupported Content-Type"),
+    ],
+)
+def test_the_engine_reads_bodies_by_the_apps_rules(
+    engine: Engine, content: bytes, content_type: str | None, words: str
+) -> None:
+    headers = {"Authorization": f"Bearer {KEY}", "Content-Type": content_type or "application/json"}
+    r = httpx.post(f"{engine.url}/v1/chat/completions", content=content, headers=headers, timeout=60)
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"} and words in error["message"]
+
+
 def test_a_second_start_reuses_the_conversion(ckpt: Checkpoint, tmp_path: Path) -> None:
     model_dir = tmp_path / "converted"
     first = start(ckpt, model_dir, tmp_path / "first.log")

@@ -38,7 +38,7 @@ def scope(body):
         "type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"}, "http_version": "1.1",
         "method": "POST", "scheme": "http", "path": "/v1/chat/completions", "raw_path": b"/v1/chat/completions",
         "query_string": b"", "root_path": "", "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2), "state": {},
-        "headers": [(b"host", b"x"), (b"content-type", b"application/json"),
+        "headers": [(b"host", b"127.0.0.1:2"), (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode())],
     }
 

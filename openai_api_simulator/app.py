@@ -3,15 +3,17 @@
 For each POST endpoint (`api.endpoints.ENDPOINTS`, served under ``/v1`` and at the root, so clients configured
 with either base URL work) the body is read once, with the size limit enforced while reading, parsed once as
 JSON, and handed with its `model` to the backend the registry names. `/v1/models`, `/v1/models/{id}` and
-`/health` come from the registry. Every failure answers in OpenAI's error shape; an optional API key guards
-every path but `/health`.
+`/health` come from the registry. Every failure answers in OpenAI's error shape; the Host and Origin headers are
+checked on every path (`api.hosts`), CORS is answered for `--cors-origins`, and an optional API key guards every
+path but `/health`.
 
 ::
 
-    client ─▶ APIKeyMiddleware ─▶ route ─▶ read body ─▶ JSON ─▶ registry.route(model, endpoint)
-                                                                    ├─▶ FakeBackend    (in process)
-                                                                    ├─▶ EngineBackend  ─▶ Relay ─▶ llama-server
-                                                                    └─▶ RemoteBackend  ─▶ Relay ─▶ --upstream
+    client ─▶ HostOriginGuard ─▶ [CORSMiddleware] ─▶ [APIKeyMiddleware] ─▶ route ─▶ read body ─▶ JSON
+           ─▶ registry.route(model, endpoint)
+                 ├─▶ FakeBackend    (in process)
+                 ├─▶ EngineBackend  ─▶ Relay ─▶ llama-server
+                 └─▶ RemoteBackend  ─▶ Relay ─▶ --upstream
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any, Final
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -31,6 +34,7 @@ from openai_api_simulator.api import validate as v
 from openai_api_simulator.api.auth import APIKeyMiddleware
 from openai_api_simulator.api.endpoint import Endpoint
 from openai_api_simulator.api.endpoints import ENDPOINTS
+from openai_api_simulator.api.hosts import EXPOSED_HEADERS, Access, HostOriginGuard
 from openai_api_simulator.api.http import JSONBytes, error_response, parse_json, read_body
 from openai_api_simulator.backends.base import Backend, ModelRequest
 from openai_api_simulator.backends.fake import FakeBackend
@@ -144,6 +148,21 @@ def create_app(settings: Settings | None = None, backends: Sequence[Backend] | N
         lifespan=lifespan,
     )
     app.state.registry = registry
+    # add_middleware wraps what is there: the last added runs first.
     if settings.api_key:
         app.add_middleware(APIKeyMiddleware, key=settings.api_key)
+    access = Access.of(settings.host, settings.allowed_hosts, settings.cors_origins)
+    if settings.cors_origins:
+        # Any method and header for the origins let in: a trusted page may send what the SDKs send
+        # (Authorization, x-stainless-*, openai-*) and X-Simulator-* faults; unknown methods still get a 405.
+        # Private network: Chrome asks it of a public site calling localhost, which listing it allows.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=sorted(access.origins),
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=EXPOSED_HEADERS,
+            allow_private_network=True,
+        )
+    app.add_middleware(HostOriginGuard, access=access)
     return app

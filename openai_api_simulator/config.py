@@ -67,6 +67,12 @@ def cache_bytes(cache_mb: float, cache: str) -> int:
     return int(cache_mb * 1024 * 1024 * CACHE_SHARES[cache])
 
 
+# Connection limits: see `ConnectionLimits` for why each default is what it is.
+DEFAULT_MAX_CONNECTIONS: Final = 1000
+DEFAULT_HEADER_TIMEOUT: Final = 10.0
+DEFAULT_KEEP_ALIVE_TIMEOUT: Final = 15
+DEFAULT_MAX_HEADER_BYTES: Final = 64 * 1024
+
 StreamFailMode = Literal["error", "disconnect"]
 
 
@@ -85,11 +91,36 @@ class Faults:
 
 
 @dataclass(frozen=True)
+class ConnectionLimits:
+    """What one client connection may hold: the server's defence against idle and slow clients."""
+
+    # Past this many open connections an idle one is closed to make room, or the request is answered 503.
+    # 1000 matches the OpenAI SDK's own pool size; the open-file limit is raised to fit it where allowed.
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    # Seconds from connecting (or from the first byte of a later request) to the end of the request headers.
+    # Clients send their headers at once; 10 s is far beyond any real one, and bounds how long a slowloris
+    # client holds a connection.
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT
+    # Seconds an idle keep-alive connection stays open. Longer than the clients' own idle expiry (httpx and the
+    # OpenAI SDK 5 s, Node's undici 4 s), so the client closes first and never reuses a connection just as
+    # the server closes it.
+    keep_alive_timeout: int = DEFAULT_KEEP_ALIVE_TIMEOUT
+    # Request line plus headers; larger is answered 431. Browsers send localhost's cookies from every port,
+    # which can add several KiB; 64 KiB is four times nginx's default.
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
+
+
+@dataclass(frozen=True)
 class Settings:
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     aliases: tuple[str, ...] = ()  # other model ids the fake answers as (e.g. gpt-4o)
     api_key: str | None = None  # when set, every endpoint but /health needs `Authorization: Bearer KEY`
+    # Host names the server answers to beyond localhost and IP addresses ("*": any); see `api.hosts`.
+    allowed_hosts: tuple[str, ...] = ()
+    # Web origins allowed to call the API from a browser (CORS; "*": any); none by default.
+    cors_origins: tuple[str, ...] = ()
+    connections: ConnectionLimits = field(default_factory=ConnectionLimits)
     faults: Faults = field(default_factory=Faults)
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     fixed_created: int | None = None  # a constant `created` timestamp, for byte-identical responses

@@ -15,7 +15,7 @@ from dataclasses import replace
 from starlette.types import ASGIApp
 
 from openai_api_simulator.app import create_app
-from openai_api_simulator.config import Settings
+from openai_api_simulator.config import ConnectionLimits, Settings
 from openai_api_simulator.net import free_port
 from openai_api_simulator.server import bind_socket, make_server
 
@@ -25,11 +25,14 @@ _START_TIMEOUT_S = 10.0
 
 
 @contextmanager
-def serving(app: ASGIApp) -> Iterator[str]:
-    """Serve any ASGI app (lifespan on) in a thread on a free loopback port; yield `http://127.0.0.1:PORT`."""
+def serving(app: ASGIApp, *, limits: ConnectionLimits | None = None) -> Iterator[str]:
+    """Serve any ASGI app (lifespan on) in a thread on a free loopback port; yield `http://127.0.0.1:PORT`.
+
+    `limits`: what each connection may hold (timeouts, the connection cap), as the command line's flags set.
+    """
     sock = bind_socket("127.0.0.1", 0)
     port = sock.getsockname()[1]
-    server = make_server(app, log_level="warning", access_log=False)
+    server = make_server(app, log_level="warning", access_log=False, limits=limits)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"openai-api-simulator:{port}"
     )
@@ -52,5 +55,5 @@ def serving(app: ASGIApp) -> Iterator[str]:
 def running(settings: Settings | None = None) -> Iterator[str]:
     """Start a simulator on 127.0.0.1 and a free port; yield its base URL (`http://127.0.0.1:PORT/v1`)."""
     settings = replace(settings or Settings(), host="127.0.0.1", port=0)
-    with serving(create_app(settings)) as url:
+    with serving(create_app(settings), limits=settings.connections) as url:
         yield url + "/v1"

@@ -155,3 +155,25 @@ def test_while_an_engine_starts_the_fake_answers_and_the_engine_is_503(serve: Se
         assert http.post("/v1/chat/completions", json={**chat, "model": "gpt-sim-1"}).status_code == 200
         assert running.events.done.wait(30) and running.events.ready_at
         assert http.post("/v1/chat/completions", json={**chat, "model": "slow"}).status_code == 200
+
+
+def test_a_stream_in_flight_does_not_hold_the_runs_stop(serve: Serve) -> None:
+    """Ctrl+C during a stream: the public server cuts it within its grace, then the engines stop; exit 0."""
+    running = serve(ExampleEngine(), ModelChoice("example://tiny"))
+    body = {"model": "gpt-sim-1", "stream": True, "messages": [{"role": "user", "content": "a long story"}]}
+    headers = {"X-Simulator-Tokens-Per-Second": "1"}
+    with (
+        httpx.Client(base_url=running.url, timeout=30) as http,
+        http.stream("POST", "/v1/chat/completions", json=body, headers=headers) as stream,
+    ):
+        assert stream.status_code == 200
+        chunks = stream.iter_raw()
+        next(chunks)  # the stream is under way
+        started = time.monotonic()
+        running.stop()
+        took = time.monotonic() - started
+        with pytest.raises(httpx.RemoteProtocolError):  # cut, not finished as if complete
+            for _ in chunks:
+                pass
+    assert running.result == [0]
+    assert took < 4, f"took {took:.1f} s"  # the engine's SIGTERM included; uvicorn's own timeout was 5.5 s

@@ -1,4 +1,6 @@
-"""Binding the public socket before uvicorn starts: a busy port, a bad host and port 0, each said clearly."""
+"""Binding the public socket before uvicorn starts (a busy port, a bad host and port 0, each said clearly), and
+stopping: SIGINT, SIGTERM and SIGHUP exit 0 within a second whatever is in flight, with nothing but the usual
+lines logged."""
 
 from __future__ import annotations
 
@@ -13,8 +15,11 @@ import time
 import httpx
 import pytest
 
+from openai_api_simulator.app import create_app
 from openai_api_simulator.errors import StartupError
 from openai_api_simulator.server import bind_socket
+from openai_api_simulator.testing import serving
+from tests.support.served import CHAT, closed_by_server, read_answer, request, serve_process
 
 
 def test_port_0_binds_a_free_port_that_listens() -> None:
@@ -102,3 +107,85 @@ def _sigterm_during_work(proc: subprocess.Popen[str]) -> list[int]:
     assert proc.wait(timeout=5) == 0
     sender.join(timeout=30)
     return answers
+
+
+# -- stopping: every stop signal exits 0, promptly and quietly, whatever is in flight
+
+QUIET_STOP = ("Traceback", "ASGI", "timeout graceful shutdown exceeded", "Exception")
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no SIGHUP on this platform")
+def test_sighup_stops_cleanly_with_exit_code_0() -> None:
+    with serve_process() as served:
+        _, err = served.stop(signal.SIGHUP)
+    assert served.proc.returncode == 0  # not -1 (killed by SIGHUP)
+    assert "Finished server process" in err and "Traceback" not in err
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no SIGHUP on this platform")
+def test_under_nohup_sighup_stays_ignored() -> None:
+    """`nohup openai-api-simulator &` means: keep serving when the terminal closes."""
+    with serve_process(ignore_sighup=True) as served:
+        served.proc.send_signal(signal.SIGHUP)
+        time.sleep(0.5)
+        assert served.proc.poll() is None
+        assert httpx.get(f"http://127.0.0.1:{served.port}/health").status_code == 200
+        served.stop()
+    assert served.proc.returncode == 0
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_stream_in_flight_does_not_hold_the_stop(sig: signal.Signals) -> None:
+    """A stream at one token a second (minutes of it): the server still exits 0 at once, with nothing logged
+    but its usual lines, and the client sees the connection end (not a hang)."""
+    stream = CHAT.replace(b'"max_tokens"', b'"stream": true, "max_tokens"')
+    with serve_process() as served, served.connect() as sock:
+        sock.sendall(request("POST", "/v1/chat/completions", stream, {"X-Simulator-Tokens-Per-Second": "1"}))
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200 ")
+        started = time.monotonic()
+        _, err = served.stop(sig)
+        took = time.monotonic() - started
+        assert closed_by_server(sock)
+    assert served.proc.returncode == 0
+    assert took < 3, f"took {took:.1f} s to stop"  # generous: ~0.5 s here; uvicorn's own timeout was 5.5 s
+    assert not [word for word in QUIET_STOP if word in err], err
+
+
+def test_a_slow_non_streamed_answer_in_flight_does_not_hold_the_stop() -> None:
+    """A request that is not listening for its client (a long latency): cancelled, quietly."""
+    with serve_process() as served, served.connect() as sock:
+        sock.sendall(request("POST", "/v1/chat/completions", CHAT, {"X-Simulator-Latency-Ms": "60000"}))
+        time.sleep(0.3)  # the server has it
+        started = time.monotonic()
+        _, err = served.stop()
+        took = time.monotonic() - started
+        assert closed_by_server(sock)
+    assert served.proc.returncode == 0 and took < 3, f"rc {served.proc.returncode}, {took:.1f} s"
+    assert not [word for word in QUIET_STOP if word in err], err
+
+
+def test_a_request_that_ends_within_the_grace_is_answered_whole() -> None:
+    with serve_process() as served, served.connect() as sock:
+        # Answered 0.2 s after it is sent, stopped 0.1 s after: the cut comes 0.3 s after the stop begins.
+        sock.sendall(request("POST", "/v1/chat/completions", CHAT, {"X-Simulator-Latency-Ms": "200"}))
+        time.sleep(0.1)
+        served.proc.send_signal(signal.SIGTERM)
+        answer = read_answer(sock)
+        served.proc.communicate(timeout=15)
+    assert answer.status == 200 and answer.json()["object"] == "chat.completion"
+    assert answer.headers.get("connection") == "close"  # and no keep-alive past the stop
+
+
+def test_a_server_in_a_thread_stopped_by_flag_cuts_its_streams_too() -> None:
+    """`testing.serving` and the pytest plugin stop by flag, not signal: the same prompt, quiet stop."""
+    with serving(create_app()) as url:
+        port = int(url.rsplit(":", 1)[1])
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        stream = CHAT.replace(b'"max_tokens"', b'"stream": true, "max_tokens"')
+        sock.sendall(request("POST", "/v1/chat/completions", stream, {"X-Simulator-Tokens-Per-Second": "1"}))
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200 ")
+        started = time.monotonic()
+    took = time.monotonic() - started  # `serving` joins the server thread on exit
+    with sock:
+        assert closed_by_server(sock)
+    assert took < 3, f"took {took:.1f} s to stop"

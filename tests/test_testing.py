@@ -38,3 +38,16 @@ def test_serving_runs_any_asgi_app_and_two_at_once() -> None:
 
 def test_free_port_is_bindable() -> None:
     assert 0 < free_port() < 65536
+
+
+def test_running_applies_the_connection_limits_and_the_host_check() -> None:
+    import socket
+
+    from openai_api_simulator.config import ConnectionLimits
+
+    with running(Settings(connections=ConnectionLimits(header_timeout=0.5))) as url:
+        port = int(url.removesuffix("/v1").rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"GET /health HT")
+            assert sock.recv(4096).startswith(b"HTTP/1.1 408 ")
+        assert httpx.get(url + "/models", headers={"Host": "rebound.example"}).status_code == 421

@@ -12,11 +12,18 @@ import typer
 from openai_api_simulator.cli import output
 from openai_api_simulator.cli.options import (
     AliasOpt,
+    AllowedHostsOpt,
     AllowUnverifiedOpt,
     CacheDirOpt,
+    CacheMbOpt,
+    CorsOpt,
+    HeaderTimeoutOpt,
     HfEndpointOpt,
     HostOpt,
+    KeepAliveOpt,
+    KeyFileOpt,
     KeyOpt,
+    MaxConnOpt,
     NameOpt,
     OfflineOpt,
     PortOpt,
@@ -25,10 +32,18 @@ from openai_api_simulator.cli.options import (
     RunLogOpt,
     UpstreamKeyOpt,
     UpstreamOpt,
+    access_from,
 )
 from openai_api_simulator.cli.provision import provision_options
 from openai_api_simulator.cli.run import execute, server_settings, upstreams_from, use_cache_dir
-from openai_api_simulator.config import DEFAULT_HOST, DEFAULT_PORT
+from openai_api_simulator.config import (
+    DEFAULT_CACHE_MB,
+    DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_HOST,
+    DEFAULT_KEEP_ALIVE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_PORT,
+)
 
 
 def nanochat(
@@ -45,6 +60,12 @@ def nanochat(
     port: PortOpt = DEFAULT_PORT,
     alias: AliasOpt = None,
     api_key: KeyOpt = None,
+    api_key_file: KeyFileOpt = None,
+    allowed_hosts: AllowedHostsOpt = None,
+    cors_origins: CorsOpt = None,
+    max_connections: MaxConnOpt = DEFAULT_MAX_CONNECTIONS,
+    header_timeout: HeaderTimeoutOpt = DEFAULT_HEADER_TIMEOUT,
+    keep_alive_timeout: KeepAliveOpt = DEFAULT_KEEP_ALIVE_TIMEOUT,
     upstream: UpstreamOpt = None,
     upstream_key: UpstreamKeyOpt = None,
     device: Annotated[
@@ -82,6 +103,7 @@ def nanochat(
     offline: OfflineOpt = False,
     allow_unverified: AllowUnverifiedOpt = False,
     cache_dir: CacheDirOpt = None,
+    cache_mb: CacheMbOpt = DEFAULT_CACHE_MB,
     log_level: RunLogOpt = "warning",
 ) -> None:
     """Serve Karpathy's nanochat (561M) beside the fake `gpt-sim-1`, on one port (needs the [nanochat] extra).
@@ -102,6 +124,15 @@ def nanochat(
     if dtype not in DTYPES:
         output.error(f"--dtype must be one of {', '.join(DTYPES)}, not {dtype!r}.")
         raise typer.Exit(2)
+    access = access_from(
+        api_key=api_key,
+        api_key_file=api_key_file,
+        allowed_hosts=allowed_hosts,
+        cors_origins=cors_origins,
+        max_connections=max_connections,
+        header_timeout=header_timeout,
+        keep_alive_timeout=keep_alive_timeout,
+    )
     use_cache_dir(cache_dir)
     engine = NanochatEngine(
         NanochatConfig(
@@ -113,7 +144,9 @@ def nanochat(
         )
     )
     plan = RunPlan(
-        settings=server_settings(host=host, port=port, alias=alias, api_key=api_key, log_level=log_level),
+        settings=server_settings(
+            host=host, port=port, alias=alias, access=access, log_level=log_level, cache_mb=cache_mb
+        ),
         models=(ModelChoice(model or "nanochat", name),),
         provision=provision_options(offline=offline, allow_unverified=allow_unverified, hf_endpoint=hf_endpoint),
         engines={engine.kind: engine},

@@ -7,12 +7,13 @@ command line.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from openai_api_simulator.config import FAKE_MODEL
+from openai_api_simulator.config import FAKE_MODEL, ConnectionLimits
 
 HostOpt = Annotated[
     str, typer.Option("--host", envvar="OAS_HOST", help="Interface to listen on (loopback by default).")
@@ -29,7 +30,66 @@ AliasOpt = Annotated[
 KeyOpt = Annotated[
     str | None,
     typer.Option(
-        "--api-key", envvar="OAS_API_KEY", help="Require `Authorization: Bearer KEY` on every endpoint but /health."
+        "--api-key",
+        envvar="OAS_API_KEY",
+        help="Require `Authorization: Bearer KEY` on every endpoint but /health (the env var or --api-key-file "
+        "keep it out of `ps`).",
+    ),
+]
+KeyFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--api-key-file",
+        envvar="OAS_API_KEY_FILE",
+        help="Read the API key from this file (surrounding whitespace ignored), e.g. a container secret.",
+    ),
+]
+
+
+# Connections and browser access: shared by `serve`, `run` and `nanochat` (see docs/fake-model.md).
+AllowedHostsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--allowed-hosts",
+        envvar="OAS_ALLOWED_HOSTS",
+        help="Host names the server answers to besides localhost and IP addresses, e.g. sim or *.lan; * for "
+        "any (repeatable; comma or space separated) [default: any when --host is 0.0.0.0 or ::].",
+    ),
+]
+CorsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--cors-origins",
+        envvar="OAS_CORS_ORIGINS",
+        help="Web origins allowed to call the API from a browser (CORS), e.g. http://localhost:5173; * for any "
+        "(repeatable; comma or space separated) [default: none].",
+    ),
+]
+MaxConnOpt = Annotated[
+    int,
+    typer.Option(
+        "--max-connections",
+        envvar="OAS_MAX_CONNECTIONS",
+        min=1,
+        help="Open connections at most; past it idle ones are closed, else requests get 503 with Retry-After.",
+    ),
+]
+HeaderTimeoutOpt = Annotated[
+    float,
+    typer.Option(
+        "--header-timeout",
+        envvar="OAS_HEADER_TIMEOUT",
+        min=0.1,
+        help="Seconds a client has to send its request headers (slow ones get 408).",
+    ),
+]
+KeepAliveOpt = Annotated[
+    int,
+    typer.Option(
+        "--keep-alive-timeout",
+        envvar="OAS_KEEP_ALIVE_TIMEOUT",
+        min=1,
+        help="Seconds an idle keep-alive connection stays open.",
     ),
 ]
 LatencyOpt = Annotated[
@@ -214,3 +274,76 @@ def split_values(values: list[str] | None) -> tuple[str, ...]:
     for value in values or []:
         out.extend(part for part in value.replace(",", " ").split() if part)
     return tuple(out)
+
+
+@dataclass(frozen=True)
+class Access:
+    """What `serve`, `run` and `nanochat` share about who may connect, checked and parsed from their flags."""
+
+    api_key: str | None
+    allowed_hosts: tuple[str, ...]
+    cors_origins: tuple[str, ...]
+    connections: ConnectionLimits
+
+
+def access_from(
+    *,
+    api_key: str | None,
+    api_key_file: Path | None,
+    allowed_hosts: list[str] | None,
+    cors_origins: list[str] | None,
+    max_connections: int,
+    header_timeout: float,
+    keep_alive_timeout: int,
+) -> Access:
+    """The access flags parsed; a usage error (exit 2) naming the flag and what is wrong."""
+    from openai_api_simulator.api.hosts import parse_allowed_hosts, parse_origins
+    from openai_api_simulator.cli import output
+
+    try:
+        return Access(
+            api_key=read_api_key(api_key, api_key_file),
+            allowed_hosts=parse_allowed_hosts(split_values(allowed_hosts)),
+            cors_origins=parse_origins(split_values(cors_origins)),
+            connections=ConnectionLimits(
+                max_connections=max_connections,
+                header_timeout=header_timeout,
+                keep_alive_timeout=keep_alive_timeout,
+            ),
+        )
+    except ValueError as exc:
+        output.error(exc)
+        raise typer.Exit(2) from None
+
+
+def read_api_key(api_key: str | None, api_key_file: Path | None) -> str | None:
+    """The key from --api-key (or OAS_API_KEY) or from --api-key-file; ValueError saying why it is unusable."""
+    if api_key_file is None:
+        return api_key or None
+    if api_key:
+        raise ValueError(
+            "Give the API key with --api-key (or OAS_API_KEY) or with --api-key-file (or OAS_API_KEY_FILE), not both."
+        )
+    try:
+        key = api_key_file.expanduser().read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ValueError(f"Cannot read the API key file {api_key_file}: {reason}.") from None
+    if not key:
+        raise ValueError(f"The API key file {api_key_file} is empty.")
+    if any(ch.isspace() for ch in key):
+        raise ValueError(f"The API key in {api_key_file} contains whitespace; a key is one word, on one line.")
+    return key
+
+
+def fitted(limits: ConnectionLimits) -> ConnectionLimits:
+    """`limits` with the open-file limit raised to fit them, or fewer connections and a warning printed."""
+    from rich.markup import escape
+
+    from openai_api_simulator.cli import output
+    from openai_api_simulator.connections import fit_open_files
+
+    limits, warning = fit_open_files(limits)
+    if warning:
+        output.err.print(f"[yellow]Warning:[/] {escape(warning)}")
+    return limits

@@ -6,6 +6,7 @@ A thin adapter: flags become a `pipeline.RunPlan`, `orchestrator.run` does the w
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Final, NoReturn, cast
 
@@ -14,16 +15,23 @@ import typer
 from openai_api_simulator import __version__
 from openai_api_simulator.cli import output
 from openai_api_simulator.cli.options import (
+    Access,
     AliasOpt,
+    AllowedHostsOpt,
     AllowUnverifiedOpt,
     CacheDirOpt,
     CacheMbOpt,
+    CorsOpt,
+    HeaderTimeoutOpt,
     HfEndpointOpt,
     HostOpt,
+    KeepAliveOpt,
+    KeyFileOpt,
     KeyOpt,
     LlamaServerOpt,
     LlamaVariantOpt,
     LlamaVersionOpt,
+    MaxConnOpt,
     ModelArg,
     NameOpt,
     OfflineOpt,
@@ -34,10 +42,20 @@ from openai_api_simulator.cli.options import (
     RunLogOpt,
     UpstreamKeyOpt,
     UpstreamOpt,
+    access_from,
+    fitted,
     split_values,
 )
 from openai_api_simulator.cli.provision import llama_source, provision_options
-from openai_api_simulator.config import DEFAULT_CACHE_MB, DEFAULT_HOST, DEFAULT_PORT, Settings
+from openai_api_simulator.config import (
+    DEFAULT_CACHE_MB,
+    DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_HOST,
+    DEFAULT_KEEP_ALIVE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_PORT,
+    Settings,
+)
 from openai_api_simulator.errors import StartupError
 from openai_api_simulator.paths import CACHE_DIR_ENV
 
@@ -60,6 +78,12 @@ def run(
     port: PortOpt = DEFAULT_PORT,
     alias: AliasOpt = None,
     api_key: KeyOpt = None,
+    api_key_file: KeyFileOpt = None,
+    allowed_hosts: AllowedHostsOpt = None,
+    cors_origins: CorsOpt = None,
+    max_connections: MaxConnOpt = DEFAULT_MAX_CONNECTIONS,
+    header_timeout: HeaderTimeoutOpt = DEFAULT_HEADER_TIMEOUT,
+    keep_alive_timeout: KeepAliveOpt = DEFAULT_KEEP_ALIVE_TIMEOUT,
     upstream: UpstreamOpt = None,
     upstream_key: UpstreamKeyOpt = None,
     llama_port: Annotated[
@@ -120,7 +144,20 @@ def run(
     use_cache_dir(cache_dir)
     upstreams = upstreams_from(upstream)
     settings = server_settings(
-        host=host, port=port, alias=alias, api_key=api_key, log_level=log_level, cache_mb=cache_mb
+        host=host,
+        port=port,
+        alias=alias,
+        access=access_from(
+            api_key=api_key,
+            api_key_file=api_key_file,
+            allowed_hosts=allowed_hosts,
+            cors_origins=cors_origins,
+            max_connections=max_connections,
+            header_timeout=header_timeout,
+            keep_alive_timeout=keep_alive_timeout,
+        ),
+        log_level=log_level,
+        cache_mb=cache_mb,
     )
     llama = LlamaEngine(
         LlamaConfig(
@@ -149,20 +186,17 @@ def run(
 
 
 def server_settings(
-    *,
-    host: str,
-    port: int,
-    alias: list[str] | None,
-    api_key: str | None,
-    log_level: str,
-    cache_mb: float = DEFAULT_CACHE_MB,
+    *, host: str, port: int, alias: list[str] | None, access: Access, log_level: str, cache_mb: float = DEFAULT_CACHE_MB
 ) -> Settings:
     """The public server's settings from the flags `run` and `nanochat` share."""
     return Settings(
         host=host,
         port=port,
         aliases=split_values(alias),
-        api_key=api_key or None,
+        api_key=access.api_key,
+        allowed_hosts=access.allowed_hosts,
+        cors_origins=access.cors_origins,
+        connections=access.connections,
         log_level=log_level,
         access_log=log_level in ("debug", "info", "trace"),
         cache_mb=cache_mb,
@@ -199,6 +233,7 @@ def execute(plan: RunPlan) -> NoReturn:
     except StartupError as exc:
         output.error(exc)
         raise typer.Exit(1) from None
+    plan = replace(plan, settings=replace(settings, connections=fitted(settings.connections)))
     output.out.print(f"[bold]openai-api-simulator {__version__}[/] on {current_platform()}")
     try:
         code = orchestrator.run(plan, sock, output.ConsoleEvents(api_key=bool(settings.api_key)))

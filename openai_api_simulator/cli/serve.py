@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 
 import typer
 
@@ -10,27 +11,38 @@ from openai_api_simulator import __version__, net
 from openai_api_simulator.cli import output
 from openai_api_simulator.cli.options import (
     AliasOpt,
+    AllowedHostsOpt,
     BodyOpt,
     CacheMbOpt,
+    CorsOpt,
     CreatedOpt,
     ErrRateOpt,
     ErrSeedOpt,
     ErrStatusOpt,
     FailAfterOpt,
     FailModeOpt,
+    HeaderTimeoutOpt,
     HostOpt,
+    KeepAliveOpt,
+    KeyFileOpt,
     KeyOpt,
     LatencyOpt,
     LogOpt,
+    MaxConnOpt,
     PortOpt,
     RetryOpt,
     TpsOpt,
+    access_from,
+    fitted,
     split_values,
 )
 from openai_api_simulator.config import (
     DEFAULT_CACHE_MB,
+    DEFAULT_HEADER_TIMEOUT,
     DEFAULT_HOST,
+    DEFAULT_KEEP_ALIVE_TIMEOUT,
     DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_CONNECTIONS,
     DEFAULT_PORT,
     FAKE_MODEL,
     Faults,
@@ -44,6 +56,12 @@ def serve(
     port: PortOpt = DEFAULT_PORT,
     alias: AliasOpt = None,
     api_key: KeyOpt = None,
+    api_key_file: KeyFileOpt = None,
+    allowed_hosts: AllowedHostsOpt = None,
+    cors_origins: CorsOpt = None,
+    max_connections: MaxConnOpt = DEFAULT_MAX_CONNECTIONS,
+    header_timeout: HeaderTimeoutOpt = DEFAULT_HEADER_TIMEOUT,
+    keep_alive_timeout: KeepAliveOpt = DEFAULT_KEEP_ALIVE_TIMEOUT,
     latency_ms: LatencyOpt = 0.0,
     tokens_per_second: TpsOpt = 0.0,
     error_status: ErrStatusOpt = None,
@@ -69,11 +87,23 @@ def serve(
     if stream_fail_mode not in ("error", "disconnect"):
         output.error(f"--stream-fail-mode must be 'error' or 'disconnect', not {stream_fail_mode!r}.")
         raise typer.Exit(2)
+    access = access_from(
+        api_key=api_key,
+        api_key_file=api_key_file,
+        allowed_hosts=allowed_hosts,
+        cors_origins=cors_origins,
+        max_connections=max_connections,
+        header_timeout=header_timeout,
+        keep_alive_timeout=keep_alive_timeout,
+    )
     settings = Settings(
         host=host,
         port=port,
         aliases=split_values(alias),
-        api_key=api_key or None,
+        api_key=access.api_key,
+        allowed_hosts=access.allowed_hosts,
+        cors_origins=access.cors_origins,
+        connections=access.connections,
         faults=Faults(
             latency_ms=latency_ms,
             tokens_per_second=tokens_per_second,
@@ -94,8 +124,9 @@ def serve(
     except StartupError as exc:
         output.error(exc)
         raise typer.Exit(1) from None
+    settings = replace(settings, connections=fitted(settings.connections))  # after the bind: a busy port first
     base = net.base_url(host, sock.getsockname()[1]) + "/v1"
     heading = f"[bold]openai-api-simulator {__version__}[/] serving on [cyan]{base}[/]"
-    output.banner(heading, base, list(settings.fake_models), FAKE_MODEL, api_key=bool(api_key))
+    output.banner(heading, base, list(settings.fake_models), FAKE_MODEL, api_key=bool(settings.api_key))
     sys.stdout.flush()
-    serve_forever(create_app(settings), sock, log_level=log_level, access_log=True)
+    serve_forever(create_app(settings), sock, log_level=log_level, access_log=True, limits=settings.connections)

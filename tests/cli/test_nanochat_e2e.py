@@ -49,7 +49,9 @@ class Nanochat:
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, f"nanochat exited with {self.proc.returncode}:\n{self.log.read_text()}"
             try:
-                if httpx.get(self.url + "/health", timeout=2).json()["models"].get("nanochat") == "ready":
+                ready = httpx.get(self.url + "/health", timeout=2).json()["models"].get("nanochat") == "ready"
+                # The banner (with its curl example) follows the engine's readiness by a moment.
+                if ready and "curl" in self.log.read_text():
                     return
             except (httpx.TransportError, ValueError, KeyError):
                 pass

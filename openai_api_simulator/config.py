@@ -43,6 +43,9 @@ FAKE_MODEL: Final = "gpt-sim-1"
 DEFAULT_MAX_BODY_BYTES: Final = 16 * 1024 * 1024
 
 StreamFailMode = Literal["error", "disconnect"]
+# text: uvicorn's lines; json: one JSON object per line with the request id (`observability.logs`).
+LogFormat = Literal["text", "json"]
+LOG_FORMATS: Final[tuple[LogFormat, ...]] = ("text", "json")
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ class Settings:
     fixed_created: int | None = None  # a constant `created` timestamp, for byte-identical responses
     log_level: str = "info"
     access_log: bool = True
+    log_format: LogFormat = "text"
 
     @property
     def fake_models(self) -> tuple[str, ...]:

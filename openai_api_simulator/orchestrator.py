@@ -90,7 +90,9 @@ class Orchestrator:
         settings = plan.settings
         # Raises DuplicateModel before anything starts when two models share an id.
         self.app = create_app(settings, backends)
-        self.server = make_server(self.app, log_level=settings.log_level, access_log=settings.access_log)
+        self.server = make_server(
+            self.app, log_level=settings.log_level, access_log=settings.access_log, log_format=settings.log_format
+        )
 
     # -- what the supervisors report
 

@@ -16,9 +16,12 @@ from typing import Final
 
 import uvicorn
 from starlette.types import ASGIApp
+from uvicorn.config import LOGGING_CONFIG
 
 from openai_api_simulator import net
+from openai_api_simulator.config import LogFormat
 from openai_api_simulator.errors import StartupError
+from openai_api_simulator.observability import logs
 
 # Connections waiting to be accepted; uvicorn's default, enough for bursts from parallel test workers.
 BACKLOG: Final = 2048
@@ -79,11 +82,16 @@ class Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-def make_server(app: ASGIApp, *, log_level: str = "info", access_log: bool = True) -> uvicorn.Server:
+def make_server(
+    app: ASGIApp, *, log_level: str = "info", access_log: bool = True, log_format: LogFormat = "text"
+) -> uvicorn.Server:
+    json_logs = log_format == "json"
     config = uvicorn.Config(
         app,
         log_level=log_level,
-        access_log=access_log,
+        # JSON: every logger writes JSON lines, and the access lines are the app's (`observability.logs`).
+        log_config=logs.uvicorn_config(log_level) if json_logs else LOGGING_CONFIG,
+        access_log=access_log and not json_logs,
         lifespan="on",
         # Streams end on their own; don't make Ctrl+C wait on an idle keep-alive client.
         timeout_graceful_shutdown=5,
@@ -92,7 +100,9 @@ def make_server(app: ASGIApp, *, log_level: str = "info", access_log: bool = Tru
     return Server(config)
 
 
-def serve_forever(app: ASGIApp, sock: socket.socket, *, log_level: str, access_log: bool) -> None:
-    server = make_server(app, log_level=log_level, access_log=access_log)
+def serve_forever(
+    app: ASGIApp, sock: socket.socket, *, log_level: str, access_log: bool, log_format: LogFormat = "text"
+) -> None:
+    server = make_server(app, log_level=log_level, access_log=access_log, log_format=log_format)
     with contextlib.closing(sock):
         server.run(sockets=[sock])

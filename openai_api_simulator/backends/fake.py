@@ -20,10 +20,11 @@ from openai_api_simulator.api.conversations import ConversationStore
 from openai_api_simulator.api.endpoints import ENDPOINTS
 from openai_api_simulator.api.faults import fault_plan, injected_error
 from openai_api_simulator.api.http import SSEResponse, dumps
-from openai_api_simulator.api.memo import CREATED_PLACEHOLDER, ResponseMemo, completion_tokens, entry_for
+from openai_api_simulator.api.memo import CREATED_PLACEHOLDER, ResponseMemo, completion_tokens, entry_for, prompt_tokens
 from openai_api_simulator.backends.base import READY, ModelCard, ModelRequest, ModelStatus
 from openai_api_simulator.config import Faults, Settings
 from openai_api_simulator.fake.faults import ErrorSchedule
+from openai_api_simulator.observability.exchange import report_usage
 
 # A fixed `created` for the fake models: the project's first release day, so /v1/models is stable.
 MODEL_CREATED: Final = 1_763_769_600
@@ -73,17 +74,23 @@ class FakeBackend:
                 self._check_injected_error(faults, hit.model)
                 if faults.latency_ms or faults.tokens_per_second:
                     await generation_delay(faults, hit.tokens)
+                report_usage(hit.prompt_tokens, hit.tokens)
                 return _json(hit.render(now(self.settings)))
         self._check_injected_error(faults, request.model)
         ctx = self._context(faults, request.model)
         parsed = endpoint.parse(request.body, ctx)
         if endpoint.stream is not None and parsed.stream:
+            # Not reported: a stream's usage, when the client asked for it, is read from its last event.
             return SSEResponse(endpoint.stream(parsed, ctx))
         if not memoizable:
-            return _json(dumps(await endpoint.respond(parsed, ctx)))
+            content = await endpoint.respond(parsed, ctx)
+            report_usage(prompt_tokens(content), completion_tokens(content))
+            return _json(dumps(content))
         # Rendered with a placeholder for `created`, so the memo can fill in the time of each later hit.
         content = await endpoint.respond(parsed, replace(ctx, created_override=CREATED_PLACEHOLDER))
-        entry = entry_for(request.model, completion_tokens(content), dumps(content))
+        prompt, completion = prompt_tokens(content), completion_tokens(content)
+        report_usage(prompt, completion)
+        entry = entry_for(request.model, completion, dumps(content), prompt_tokens=prompt)
         if entry is None:  # the placeholder did not survive rendering: answer without memoizing
             return _json(dumps({**content, **_created_fields(content, ctx.created())}))
         self.memo.put(endpoint.name, request.raw, entry)

@@ -17,6 +17,7 @@ from openai_api_simulator.cli.options import (
     HfEndpointOpt,
     HostOpt,
     KeyOpt,
+    LogFormatOpt,
     NameOpt,
     OfflineOpt,
     PortOpt,
@@ -83,6 +84,7 @@ def nanochat(
     allow_unverified: AllowUnverifiedOpt = False,
     cache_dir: CacheDirOpt = None,
     log_level: RunLogOpt = "warning",
+    log_format: LogFormatOpt = "text",
 ) -> None:
     """Serve Karpathy's nanochat (561M) beside the fake `gpt-sim-1`, on one port (needs the [nanochat] extra).
 
@@ -113,7 +115,9 @@ def nanochat(
         )
     )
     plan = RunPlan(
-        settings=server_settings(host=host, port=port, alias=alias, api_key=api_key, log_level=log_level),
+        settings=server_settings(
+            host=host, port=port, alias=alias, api_key=api_key, log_level=log_level, log_format=log_format
+        ),
         models=(ModelChoice(model or "nanochat", name),),
         provision=provision_options(offline=offline, allow_unverified=allow_unverified, hf_endpoint=hf_endpoint),
         engines={engine.kind: engine},

@@ -23,6 +23,7 @@ from openai_api_simulator.cli.options import (
     LlamaServerOpt,
     LlamaVariantOpt,
     LlamaVersionOpt,
+    LogFormatOpt,
     ModelArg,
     NameOpt,
     OfflineOpt,
@@ -36,7 +37,7 @@ from openai_api_simulator.cli.options import (
     split_values,
 )
 from openai_api_simulator.cli.provision import llama_source, provision_options
-from openai_api_simulator.config import DEFAULT_HOST, DEFAULT_PORT, Settings
+from openai_api_simulator.config import DEFAULT_HOST, DEFAULT_PORT, LogFormat, Settings
 from openai_api_simulator.errors import StartupError
 from openai_api_simulator.paths import CACHE_DIR_ENV
 
@@ -102,6 +103,7 @@ def run(
     allow_unverified: AllowUnverifiedOpt = False,
     cache_dir: CacheDirOpt = None,
     log_level: RunLogOpt = "warning",
+    log_format: LogFormatOpt = "text",
 ) -> None:
     """Serve a real model (llama.cpp) beside the fake `gpt-sim-1`, on one port. Arguments after `--` go to llama-server.
 
@@ -117,7 +119,9 @@ def run(
         raise typer.Exit(2)
     use_cache_dir(cache_dir)
     upstreams = upstreams_from(upstream)
-    settings = server_settings(host=host, port=port, alias=alias, api_key=api_key, log_level=log_level)
+    settings = server_settings(
+        host=host, port=port, alias=alias, api_key=api_key, log_level=log_level, log_format=log_format
+    )
     llama = LlamaEngine(
         LlamaConfig(
             source=llama_source(llama_version, llama_variant, llama_server, llama_release_url),
@@ -144,7 +148,9 @@ def run(
     execute(plan)
 
 
-def server_settings(*, host: str, port: int, alias: list[str] | None, api_key: str | None, log_level: str) -> Settings:
+def server_settings(
+    *, host: str, port: int, alias: list[str] | None, api_key: str | None, log_level: str, log_format: str = "text"
+) -> Settings:
     """The public server's settings from the flags `run` and `nanochat` share."""
     return Settings(
         host=host,
@@ -153,6 +159,7 @@ def server_settings(*, host: str, port: int, alias: list[str] | None, api_key: s
         api_key=api_key or None,
         log_level=log_level,
         access_log=log_level in ("debug", "info", "trace"),
+        log_format=cast(LogFormat, log_format),  # checked by the option's callback
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import cast
 
 import typer
 
@@ -20,13 +21,22 @@ from openai_api_simulator.cli.options import (
     HostOpt,
     KeyOpt,
     LatencyOpt,
+    LogFormatOpt,
     LogOpt,
     PortOpt,
     RetryOpt,
     TpsOpt,
     split_values,
 )
-from openai_api_simulator.config import DEFAULT_HOST, DEFAULT_MAX_BODY_BYTES, DEFAULT_PORT, FAKE_MODEL, Faults, Settings
+from openai_api_simulator.config import (
+    DEFAULT_HOST,
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_PORT,
+    FAKE_MODEL,
+    Faults,
+    LogFormat,
+    Settings,
+)
 from openai_api_simulator.errors import StartupError
 
 
@@ -46,6 +56,7 @@ def serve(
     max_body_bytes: BodyOpt = DEFAULT_MAX_BODY_BYTES,
     fixed_created: CreatedOpt = None,
     log_level: LogOpt = "info",
+    log_format: LogFormatOpt = "text",
 ) -> None:
     """Serve the deterministic fake model on HOST:PORT (what a bare `openai-api-simulator` does).
 
@@ -77,6 +88,7 @@ def serve(
         max_body_bytes=max_body_bytes,
         fixed_created=fixed_created,
         log_level=log_level,
+        log_format=cast(LogFormat, log_format),  # checked by the option's callback
     )
     try:
         sock = bind_socket(host, port)
@@ -87,4 +99,4 @@ def serve(
     heading = f"[bold]openai-api-simulator {__version__}[/] serving on [cyan]{base}[/]"
     output.banner(heading, base, list(settings.fake_models), FAKE_MODEL, api_key=bool(api_key))
     sys.stdout.flush()
-    serve_forever(create_app(settings), sock, log_level=log_level, access_log=True)
+    serve_forever(create_app(settings), sock, log_level=log_level, access_log=True, log_format=settings.log_format)

@@ -40,9 +40,9 @@ from openai_api_simulator.backends.registry import ModelRegistry
 from openai_api_simulator.config import Settings
 from openai_api_simulator.errors import APIError, for_status
 from openai_api_simulator.lru import LRU
-from openai_api_simulator.observability.exchange import note_model
+from openai_api_simulator.observability.context import UNKNOWN_MODEL, note_model
 from openai_api_simulator.observability.metrics import Metrics
-from openai_api_simulator.observability.middleware import UNKNOWN_MODEL, ObserveMiddleware
+from openai_api_simulator.observability.middleware import ObserveMiddleware
 
 log = logging.getLogger("openai_api_simulator")
 
@@ -65,13 +65,13 @@ def _post(endpoint: Endpoint[Any], registry: ModelRegistry, max_body_bytes: int)
         hit = routed.get(raw)
         if hit is not None:
             model, backend = hit
-            note_model(model)
+            note_model(request.scope, model)
             return await backend.handle(ModelRequest(endpoint, model, raw, request.headers, query=query))
-        note_model(UNKNOWN_MODEL)  # until the request is routed to a model the server serves
+        note_model(request.scope, UNKNOWN_MODEL)  # until the request is routed to a model the server serves
         body = parse_json(raw)
         model = v.require_str(body, "model")
         backend = registry.route(model, endpoint)
-        note_model(model)
+        note_model(request.scope, model)
         if len(raw) <= ROUTED_BODY_MAX_BYTES:
             routed.put(raw, (model, backend))
         return await backend.handle(ModelRequest(endpoint, model, raw, request.headers, body=body, query=query))
@@ -159,12 +159,15 @@ def create_app(settings: Settings | None = None, backends: Sequence[Backend] | N
     routes = build_routes(registry, settings)
     metrics = Metrics(registry.backends, routes)
     # With JSON logs the access lines are the middleware's (uvicorn's know no request id, duration or model).
-    access_log = settings.access_log and settings.log_format == "json"
+    json_logs = settings.log_format == "json"
+    observe = partial(
+        ObserveMiddleware, metrics=metrics, log_context=json_logs, access_log=json_logs and settings.access_log
+    )
     app = _ObservedApp(
         routes=[*routes, metrics.route],
         exception_handlers={APIError: _api_error, HTTPException: _http_error, Exception: _unexpected_error},
         lifespan=lifespan,
-        observe=partial(ObserveMiddleware, metrics=metrics, access_log=access_log),
+        observe=observe,
     )
     app.state.registry = registry
     if settings.api_key:

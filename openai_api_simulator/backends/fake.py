@@ -24,7 +24,6 @@ from openai_api_simulator.api.memo import CREATED_PLACEHOLDER, ResponseMemo, com
 from openai_api_simulator.backends.base import READY, ModelCard, ModelRequest, ModelStatus
 from openai_api_simulator.config import Faults, Settings
 from openai_api_simulator.fake.faults import ErrorSchedule
-from openai_api_simulator.observability.exchange import report_usage
 
 # A fixed `created` for the fake models: the project's first release day, so /v1/models is stable.
 MODEL_CREATED: Final = 1_763_769_600
@@ -44,6 +43,9 @@ class FakeBackend:
         self.memo = ResponseMemo()
         self.conversations = ConversationStore()
         self._cards = tuple(ModelCard(model, OWNER, MODEL_CREATED) for model in settings.fake_models)
+        # [prompt, completion] tokens of the JSON answers of each model, for /metrics (`metrics.CountsTokens`):
+        # counted here, where they are known, rather than read back from the answer's bytes.
+        self.token_counts: dict[str, list[int]] = {model: [0, 0] for model in settings.fake_models}
 
     def models(self) -> Sequence[ModelCard]:
         return self._cards
@@ -60,6 +62,12 @@ class FakeBackend:
         if status is not None:
             raise injected_error(status, model, faults.retry_after)
 
+    def _count_tokens(self, model: str, prompt: int, completion: int) -> None:
+        counts = self.token_counts.get(model)
+        if counts is not None:
+            counts[0] += prompt
+            counts[1] += completion
+
     def _context(self, faults: Faults, model: str) -> RequestContext:
         return RequestContext(self.settings, faults, model, conversations=self.conversations)
 
@@ -74,22 +82,22 @@ class FakeBackend:
                 self._check_injected_error(faults, hit.model)
                 if faults.latency_ms or faults.tokens_per_second:
                     await generation_delay(faults, hit.tokens)
-                report_usage(hit.prompt_tokens, hit.tokens)
+                self._count_tokens(request.model, hit.prompt_tokens, hit.tokens)
                 return _json(hit.render(now(self.settings)))
         self._check_injected_error(faults, request.model)
         ctx = self._context(faults, request.model)
         parsed = endpoint.parse(request.body, ctx)
         if endpoint.stream is not None and parsed.stream:
-            # Not reported: a stream's usage, when the client asked for it, is read from its last event.
+            # Not counted here: a stream's usage, when the client asked for it, is read from its last event.
             return SSEResponse(endpoint.stream(parsed, ctx))
         if not memoizable:
             content = await endpoint.respond(parsed, ctx)
-            report_usage(prompt_tokens(content), completion_tokens(content))
+            self._count_tokens(request.model, prompt_tokens(content), completion_tokens(content))
             return _json(dumps(content))
         # Rendered with a placeholder for `created`, so the memo can fill in the time of each later hit.
         content = await endpoint.respond(parsed, replace(ctx, created_override=CREATED_PLACEHOLDER))
         prompt, completion = prompt_tokens(content), completion_tokens(content)
-        report_usage(prompt, completion)
+        self._count_tokens(request.model, prompt, completion)
         entry = entry_for(request.model, completion, dumps(content), prompt_tokens=prompt)
         if entry is None:  # the placeholder did not survive rendering: answer without memoizing
             return _json(dumps({**content, **_created_fields(content, ctx.created())}))

@@ -18,7 +18,7 @@ import logging
 from datetime import datetime, timezone
 from typing import Any, Final
 
-from openai_api_simulator.observability import exchange
+from openai_api_simulator.observability import context
 
 ACCESS_LOGGER: Final = "openai_api_simulator.access"
 # The record attribute that carries an access line's fields (one attribute: `extra` keys must not clash with
@@ -39,7 +39,7 @@ class JSONFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        request_id = exchange.request_id()
+        request_id = context.request_id()
         if request_id is not None:
             entry["request_id"] = request_id
         fields = getattr(record, _FIELDS, None)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Final, Protocol, cast, runtime_checkable
 
 from starlette.requests import Request
@@ -63,6 +63,16 @@ class Supervised(Protocol):
 
     @property
     def restarts(self) -> int: ...
+
+
+@runtime_checkable
+class CountsTokens(Protocol):
+    """A backend that counts the tokens of its own JSON answers (the fake: it knows them without a scan)."""
+
+    @property
+    def token_counts(self) -> Mapping[str, Sequence[int]]:
+        """Model id -> [prompt, completion] tokens of its JSON answers so far."""
+        ...
 
 
 class RouteLabels:
@@ -130,7 +140,11 @@ class Metrics:
         self._routes = RouteLabels([*routes, self.route])
         self._pending: list[_Observation] = []
         self._series: dict[tuple[str, str], _Series] = {}
+        backends = tuple(backends)
         self._engines: tuple[Supervised, ...] = tuple(b for b in backends if isinstance(b, Supervised))
+        self._counting: tuple[CountsTokens, ...] = tuple(b for b in backends if isinstance(b, CountsTokens))
+        # Models whose JSON answers the middleware need not scan for tokens: their backend counts them.
+        self.self_counted = frozenset(model for b in self._counting for model in b.token_counts)
         self._registry: CollectorRegistry | None = None
 
     def record(
@@ -189,6 +203,10 @@ class Metrics:
             labels=["route", "model"],
         )
         by_model: dict[str, list[int]] = {}
+        for backend in self._counting:
+            for model, (prompt, completion) in backend.token_counts.items():
+                if prompt or completion:
+                    by_model[model] = [prompt, completion]
         for (route, model), series in self._series.items():
             for status, count in series.statuses.items():
                 requests.add_metric([route, model, str(status)], count)

@@ -1,6 +1,6 @@
 """Token counts read from an answer's bytes: the `usage` object of a JSON answer or of a stream's events.
 
-For answers whose backend did not report its counts (`exchange.report_usage`): relayed ones, and event streams,
+For answers whose backend does not count them itself (`metrics.CountsTokens`): relayed ones, and event streams,
 where usage is sent only when the client asked for it (`stream_options.include_usage`, and the Responses API's
 `response.completed` event). Chat and Completions name the counts `prompt_tokens` and `completion_tokens`, the
 Responses API `input_tokens` and `output_tokens`, in any order, beside nested `*_details` objects.

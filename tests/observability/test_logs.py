@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from openai_api_simulator.observability.exchange import CURRENT, Exchange
+from openai_api_simulator.observability.context import REQUEST_ID
 from openai_api_simulator.observability.logs import JSONFormatter
 from tests.support.server import serving_process
 
@@ -38,11 +38,11 @@ def test_a_record_is_one_json_line_with_the_request_id_while_a_request_is_answer
     assert outside["time"].endswith("Z") and "T" in outside["time"]
     assert "request_id" not in outside
 
-    token = CURRENT.set(Exchange("req_abc"))
+    token = REQUEST_ID.set("req_abc")
     try:
         line = formatter.format(record("with a traceback", exc=True))
     finally:
-        CURRENT.reset(token)
+        REQUEST_ID.reset(token)
     assert "\n" not in line
     inside = json.loads(line)
     assert inside["request_id"] == "req_abc"

@@ -9,7 +9,7 @@ path but `/health`.
 
 ::
 
-    client ─▶ HostOriginGuard ─▶ [CORSMiddleware] ─▶ [APIKeyMiddleware] ─▶ route ─▶ read body ─▶ JSON
+    client ─▶ ObserveMiddleware ─▶ HostOriginGuard ─▶ [CORSMiddleware] ─▶ [APIKeyMiddleware] ─▶ route ─▶ body
            ─▶ registry.route(model, endpoint)
                  ├─▶ FakeBackend    (in process)
                  ├─▶ EngineBackend  ─▶ Relay ─▶ llama-server
@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any, Final
 
 from starlette.applications import Starlette
@@ -29,6 +30,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp
 
 from openai_api_simulator.api import validate as v
 from openai_api_simulator.api.auth import APIKeyMiddleware
@@ -42,6 +44,9 @@ from openai_api_simulator.backends.registry import ModelRegistry
 from openai_api_simulator.config import Settings
 from openai_api_simulator.errors import APIError, for_status
 from openai_api_simulator.lru import LRU
+from openai_api_simulator.observability.context import UNKNOWN_MODEL, note_model
+from openai_api_simulator.observability.metrics import Metrics
+from openai_api_simulator.observability.middleware import ObserveMiddleware
 
 log = logging.getLogger("openai_api_simulator")
 
@@ -64,10 +69,13 @@ def _post(endpoint: Endpoint[Any], registry: ModelRegistry, max_body_bytes: int,
         hit = routed.get(raw)
         if hit is not None:
             model, backend = hit
+            note_model(request.scope, model)
             return await backend.handle(ModelRequest(endpoint, model, raw, request.headers, query=query))
+        note_model(request.scope, UNKNOWN_MODEL)  # until the request is routed to a model the server serves
         body = parse_json(raw)
         model = v.require_str(body, "model")
         backend = registry.route(model, endpoint)
+        note_model(request.scope, model)
         if len(raw) <= ROUTED_BODY_MAX_BYTES:
             routed.put(raw, (model, backend), len(raw))  # the model string is the body's, counted with it
         return await backend.handle(ModelRequest(endpoint, model, raw, request.headers, body=body, query=query))
@@ -128,6 +136,18 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
     )
 
 
+class _ObservedApp(Starlette):
+    """Starlette with `observe` around its whole middleware stack, its error middleware included, so that even
+    the 500 of a bug carries a request id and is counted."""
+
+    def __init__(self, *, observe: Callable[[ASGIApp], ASGIApp], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._observe = observe
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return self._observe(super().build_middleware_stack())
+
+
 def create_app(settings: Settings | None = None, backends: Sequence[Backend] | None = None) -> Starlette:
     """The app serving `backends` (default: the fake model alone, as `serve` runs it).
 
@@ -142,10 +162,18 @@ def create_app(settings: Settings | None = None, backends: Sequence[Backend] | N
         async with registry.lifespan():
             yield
 
-    app = Starlette(
-        routes=build_routes(registry, settings),
+    routes = build_routes(registry, settings)
+    metrics = Metrics(registry.backends, routes)
+    # With JSON logs the access lines are the middleware's (uvicorn's know no request id, duration or model).
+    json_logs = settings.log_format == "json"
+    observe = partial(
+        ObserveMiddleware, metrics=metrics, log_context=json_logs, access_log=json_logs and settings.access_log
+    )
+    app = _ObservedApp(
+        routes=[*routes, metrics.route],
         exception_handlers={APIError: _api_error, HTTPException: _http_error, Exception: _unexpected_error},
         lifespan=lifespan,
+        observe=observe,
     )
     app.state.registry = registry
     # add_middleware wraps what is there: the last added runs first.

@@ -74,6 +74,9 @@ DEFAULT_KEEP_ALIVE_TIMEOUT: Final = 15
 DEFAULT_MAX_HEADER_BYTES: Final = 64 * 1024
 
 StreamFailMode = Literal["error", "disconnect"]
+# text: uvicorn's lines; json: one JSON object per line with the request id (`observability.logs`).
+LogFormat = Literal["text", "json"]
+LOG_FORMATS: Final[tuple[LogFormat, ...]] = ("text", "json")
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,7 @@ class Settings:
     fixed_created: int | None = None  # a constant `created` timestamp, for byte-identical responses
     log_level: str = "info"
     access_log: bool = True
+    log_format: LogFormat = "text"
     cache_mb: float = DEFAULT_CACHE_MB  # what all caches together may hold, split by `CACHE_SHARES`
 
     def cache_bytes(self, cache: str) -> int:

@@ -91,7 +91,11 @@ class Orchestrator:
         # Raises DuplicateModel before anything starts when two models share an id.
         self.app = create_app(settings, backends)
         self.server = make_server(
-            self.app, log_level=settings.log_level, access_log=settings.access_log, limits=settings.connections
+            self.app,
+            log_level=settings.log_level,
+            access_log=settings.access_log,
+            log_format=settings.log_format,
+            limits=settings.connections,
         )
 
     # -- what the supervisors report

@@ -20,12 +20,14 @@ from typing import Final
 
 import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.config import LOGGING_CONFIG
 
 from openai_api_simulator import net
-from openai_api_simulator.config import ConnectionLimits
+from openai_api_simulator.config import ConnectionLimits, LogFormat
 from openai_api_simulator.connections import protocol_for
 from openai_api_simulator.errors import StartupError
 from openai_api_simulator.fake import budget
+from openai_api_simulator.observability import logs
 
 # Connections waiting to be accepted; uvicorn's default, enough for bursts from parallel test workers.
 BACKLOG: Final = 2048
@@ -179,15 +181,19 @@ def make_server(
     *,
     log_level: str = "info",
     access_log: bool = True,
+    log_format: LogFormat = "text",
     limits: ConnectionLimits | None = None,
 ) -> Server:
     """A server for `app` with `limits` on its connections (see `connections`), stopping as `Server` says."""
     limits = limits or ConnectionLimits()
     cutting = _Cutting()
+    json_logs = log_format == "json"
     config = uvicorn.Config(
         _QuietWhenCut(app, cutting),
         log_level=log_level,
-        access_log=access_log,
+        # JSON: every logger writes JSON lines, and the access lines are the app's (`observability.logs`).
+        log_config=logs.uvicorn_config(log_level) if json_logs else LOGGING_CONFIG,
+        access_log=access_log and not json_logs,
         lifespan="on",
         http=protocol_for(limits),
         timeout_keep_alive=limits.keep_alive_timeout,
@@ -198,8 +204,14 @@ def make_server(
 
 
 def serve_forever(
-    app: ASGIApp, sock: socket.socket, *, log_level: str, access_log: bool, limits: ConnectionLimits | None = None
+    app: ASGIApp,
+    sock: socket.socket,
+    *,
+    log_level: str,
+    access_log: bool,
+    log_format: LogFormat = "text",
+    limits: ConnectionLimits | None = None,
 ) -> None:
-    server = make_server(app, log_level=log_level, access_log=access_log, limits=limits)
+    server = make_server(app, log_level=log_level, access_log=access_log, log_format=log_format, limits=limits)
     with contextlib.closing(sock):
         server.run(sockets=[sock])

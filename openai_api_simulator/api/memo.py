@@ -27,22 +27,31 @@ class MemoEntry:
     tokens: int  # completion tokens, for the injected generation delay
     head: bytes
     tail: bytes
+    prompt_tokens: int = 0  # reported with `tokens` to the metrics on every hit
 
     def render(self, created: int) -> bytes:
         return self.head + str(created).encode() + self.tail
 
 
-def entry_for(model: str, tokens: int, body: bytes) -> MemoEntry | None:
+def entry_for(model: str, tokens: int, body: bytes, *, prompt_tokens: int = 0) -> MemoEntry | None:
     """Split a rendered response at the `created` placeholder; None if it is not there exactly once."""
     if body.count(_PLACEHOLDER_BYTES) != 1:
         return None
     head, _, tail = body.partition(_PLACEHOLDER_BYTES)
-    return MemoEntry(model, tokens, head, tail)
+    return MemoEntry(model, tokens, head, tail, prompt_tokens)
 
 
 def completion_tokens(result: dict[str, Any]) -> int:
+    return _usage_count(result, "completion_tokens", "output_tokens")
+
+
+def prompt_tokens(result: dict[str, Any]) -> int:
+    return _usage_count(result, "prompt_tokens", "input_tokens")
+
+
+def _usage_count(result: dict[str, Any], name: str, responses_name: str) -> int:
     usage = result.get("usage") or {}
-    value = usage.get("completion_tokens", usage.get("output_tokens", 0))
+    value = usage.get(name, usage.get(responses_name, 0))
     return int(value) if isinstance(value, int) else 0
 
 

@@ -63,3 +63,8 @@ class EngineBackend(RelayedBackend):
     @property
     def retry_after(self) -> float:
         return self.supervisor.retry_after
+
+    @property
+    def restarts(self) -> int:
+        """Relaunches of the engine after it exited (for /metrics)."""
+        return self.supervisor.restarts

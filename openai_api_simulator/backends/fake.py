@@ -22,7 +22,7 @@ from openai_api_simulator.api.conversations import ConversationStore
 from openai_api_simulator.api.endpoints import ENDPOINTS
 from openai_api_simulator.api.faults import fault_plan, injected_error
 from openai_api_simulator.api.http import SSEResponse, dumps
-from openai_api_simulator.api.memo import CREATED_PLACEHOLDER, ResponseMemo, completion_tokens, entry_for
+from openai_api_simulator.api.memo import CREATED_PLACEHOLDER, ResponseMemo, completion_tokens, entry_for, prompt_tokens
 from openai_api_simulator.backends.base import READY, ModelCard, ModelRequest, ModelStatus
 from openai_api_simulator.config import Faults, Settings
 from openai_api_simulator.fake.budget import Budget
@@ -48,6 +48,9 @@ class FakeBackend:
         self.conversations = ConversationStore(settings.cache_bytes("responses"))
         size_caches(settings)
         self._cards = tuple(ModelCard(model, OWNER, MODEL_CREATED) for model in settings.fake_models)
+        # [prompt, completion] tokens of the JSON answers of each model, for /metrics (`metrics.CountsTokens`):
+        # counted here, where they are known, rather than read back from the answer's bytes.
+        self.token_counts: dict[str, list[int]] = {model: [0, 0] for model in settings.fake_models}
 
     def models(self) -> Sequence[ModelCard]:
         return self._cards
@@ -63,6 +66,12 @@ class FakeBackend:
         status = self.errors.failure(faults)
         if status is not None:
             raise injected_error(status, model, faults.retry_after)
+
+    def _count_tokens(self, model: str, prompt: int, completion: int) -> None:
+        counts = self.token_counts.get(model)
+        if counts is not None:
+            counts[0] += prompt
+            counts[1] += completion
 
     def _context(self, faults: Faults, model: str, raw: bytes) -> RequestContext:
         budget = Budget()
@@ -80,17 +89,23 @@ class FakeBackend:
                 self._check_injected_error(faults, hit.model)
                 if faults.latency_ms or faults.tokens_per_second:
                     await generation_delay(faults, hit.tokens)
+                self._count_tokens(request.model, hit.prompt_tokens, hit.tokens)
                 return _json(hit.render(now(self.settings)))
         self._check_injected_error(faults, request.model)
         ctx = self._context(faults, request.model, request.raw)
         parsed = await work.run(ctx.budget, endpoint.parse, request.body, ctx)
         if endpoint.stream is not None and parsed.stream:
+            # Not counted here: a stream's usage, when the client asked for it, is read from its last event.
             return SSEResponse(await endpoint.stream(parsed, ctx))
         if not memoizable:
-            return _json(dumps(await endpoint.respond(parsed, ctx)))
+            content = await endpoint.respond(parsed, ctx)
+            self._count_tokens(request.model, prompt_tokens(content), completion_tokens(content))
+            return _json(dumps(content))
         # Rendered with a placeholder for `created`, so the memo can fill in the time of each later hit.
         content = await endpoint.respond(parsed, replace(ctx, created_override=CREATED_PLACEHOLDER))
-        entry = entry_for(request.model, completion_tokens(content), dumps(content))
+        prompt, completion = prompt_tokens(content), completion_tokens(content)
+        self._count_tokens(request.model, prompt, completion)
+        entry = entry_for(request.model, completion, dumps(content), prompt_tokens=prompt)
         if entry is None:  # the placeholder did not survive rendering: answer without memoizing
             return _json(dumps({**content, **_created_fields(content, ctx.created())}))
         self.memo.put(endpoint.name, request.raw, entry)

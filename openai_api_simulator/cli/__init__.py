@@ -1,7 +1,7 @@
 """The `openai-api-simulator` command (Typer). Thin: each command parses flags and hands over.
 
-Commands live in their own modules (`serve`, `run`, `provision`); this one builds the app, whose root help is
-a quick start, and `main`, which makes a bare invocation mean `serve`.
+Commands live in their own modules (`serve`, `run`, `nanochat`, `provision`, `status`); this one builds the app,
+whose root help is a quick start, and `main`, which makes a bare invocation mean `serve`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from openai_api_simulator import __version__
-from openai_api_simulator.cli import nanochat, provision, run, serve
+from openai_api_simulator.cli import nanochat, provision, run, serve, status
 from openai_api_simulator.config import DEFAULT_PORT, FAKE_MODEL
 
 QUICK_START = f"""A local OpenAI-compatible API. Quick start:
@@ -49,6 +49,7 @@ def root(
 app.command()(serve.serve)
 app.command(context_settings={"help_option_names": ["--help", "-h"]})(run.run)
 app.command()(nanochat.nanochat)
+app.command()(status.status)
 provision.register(app)
 
 _ROOT_ONLY = {"--help", "-h", "--version"}

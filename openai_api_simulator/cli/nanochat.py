@@ -23,6 +23,7 @@ from openai_api_simulator.cli.options import (
     KeepAliveOpt,
     KeyFileOpt,
     KeyOpt,
+    LogFormatOpt,
     MaxConnOpt,
     NameOpt,
     OfflineOpt,
@@ -105,6 +106,7 @@ def nanochat(
     cache_dir: CacheDirOpt = None,
     cache_mb: CacheMbOpt = DEFAULT_CACHE_MB,
     log_level: RunLogOpt = "warning",
+    log_format: LogFormatOpt = "text",
 ) -> None:
     """Serve Karpathy's nanochat (561M) beside the fake `gpt-sim-1`, on one port (needs the [nanochat] extra).
 
@@ -145,7 +147,13 @@ def nanochat(
     )
     plan = RunPlan(
         settings=server_settings(
-            host=host, port=port, alias=alias, access=access, log_level=log_level, cache_mb=cache_mb
+            host=host,
+            port=port,
+            alias=alias,
+            access=access,
+            log_level=log_level,
+            log_format=log_format,
+            cache_mb=cache_mb,
         ),
         models=(ModelChoice(model or "nanochat", name),),
         provision=provision_options(offline=offline, allow_unverified=allow_unverified, hf_endpoint=hf_endpoint),

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from openai_api_simulator.config import FAKE_MODEL, ConnectionLimits
+from openai_api_simulator.config import FAKE_MODEL, LOG_FORMATS, ConnectionLimits
 
 HostOpt = Annotated[
     str, typer.Option("--host", envvar="OAS_HOST", help="Interface to listen on (loopback by default).")
@@ -174,6 +174,23 @@ CacheMbOpt = Annotated[
     ),
 ]
 LogOpt = Annotated[str, typer.Option("--log-level", envvar="OAS_LOG_LEVEL", help="debug, info, warning or error.")]
+
+
+def _log_format(value: str) -> str:
+    if value not in LOG_FORMATS:
+        raise typer.BadParameter(f"must be {' or '.join(LOG_FORMATS)}, not {value!r}.")
+    return value
+
+
+LogFormatOpt = Annotated[
+    str,
+    typer.Option(
+        "--log-format",
+        envvar="OAS_LOG_FORMAT",
+        callback=_log_format,
+        help="text, or json: one JSON object per line on stderr (with each request's x-request-id).",
+    ),
+]
 
 
 # Provisioning: shared by `pull` and `run` (which provisions before serving).

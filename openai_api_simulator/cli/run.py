@@ -31,6 +31,7 @@ from openai_api_simulator.cli.options import (
     LlamaServerOpt,
     LlamaVariantOpt,
     LlamaVersionOpt,
+    LogFormatOpt,
     MaxConnOpt,
     ModelArg,
     NameOpt,
@@ -54,6 +55,7 @@ from openai_api_simulator.config import (
     DEFAULT_KEEP_ALIVE_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_PORT,
+    LogFormat,
     Settings,
 )
 from openai_api_simulator.errors import StartupError
@@ -128,6 +130,7 @@ def run(
     cache_dir: CacheDirOpt = None,
     cache_mb: CacheMbOpt = DEFAULT_CACHE_MB,
     log_level: RunLogOpt = "warning",
+    log_format: LogFormatOpt = "text",
 ) -> None:
     """Serve a real model (llama.cpp) beside the fake `gpt-sim-1`, on one port. Arguments after `--` go to llama-server.
 
@@ -158,6 +161,7 @@ def run(
         ),
         log_level=log_level,
         cache_mb=cache_mb,
+        log_format=log_format,
     )
     llama = LlamaEngine(
         LlamaConfig(
@@ -186,7 +190,14 @@ def run(
 
 
 def server_settings(
-    *, host: str, port: int, alias: list[str] | None, access: Access, log_level: str, cache_mb: float = DEFAULT_CACHE_MB
+    *,
+    host: str,
+    port: int,
+    alias: list[str] | None,
+    access: Access,
+    log_level: str,
+    log_format: str = "text",
+    cache_mb: float = DEFAULT_CACHE_MB,
 ) -> Settings:
     """The public server's settings from the flags `run` and `nanochat` share."""
     return Settings(
@@ -200,6 +211,7 @@ def server_settings(
         log_level=log_level,
         access_log=log_level in ("debug", "info", "trace"),
         cache_mb=cache_mb,
+        log_format=cast(LogFormat, log_format),  # checked by the option's callback
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import replace
+from typing import cast
 
 import typer
 
@@ -27,6 +28,7 @@ from openai_api_simulator.cli.options import (
     KeyFileOpt,
     KeyOpt,
     LatencyOpt,
+    LogFormatOpt,
     LogOpt,
     MaxConnOpt,
     PortOpt,
@@ -46,6 +48,7 @@ from openai_api_simulator.config import (
     DEFAULT_PORT,
     FAKE_MODEL,
     Faults,
+    LogFormat,
     Settings,
 )
 from openai_api_simulator.errors import StartupError
@@ -74,6 +77,7 @@ def serve(
     fixed_created: CreatedOpt = None,
     cache_mb: CacheMbOpt = DEFAULT_CACHE_MB,
     log_level: LogOpt = "info",
+    log_format: LogFormatOpt = "text",
 ) -> None:
     """Serve the deterministic fake model on HOST:PORT (what a bare `openai-api-simulator` does).
 
@@ -118,6 +122,7 @@ def serve(
         fixed_created=fixed_created,
         cache_mb=cache_mb,
         log_level=log_level,
+        log_format=cast(LogFormat, log_format),  # checked by the option's callback
     )
     try:
         sock = bind_socket(host, port)
@@ -129,4 +134,11 @@ def serve(
     heading = f"[bold]openai-api-simulator {__version__}[/] serving on [cyan]{base}[/]"
     output.banner(heading, base, list(settings.fake_models), FAKE_MODEL, api_key=bool(settings.api_key))
     sys.stdout.flush()
-    serve_forever(create_app(settings), sock, log_level=log_level, access_log=True, limits=settings.connections)
+    serve_forever(
+        create_app(settings),
+        sock,
+        log_level=log_level,
+        access_log=True,
+        log_format=settings.log_format,
+        limits=settings.connections,
+    )

@@ -37,7 +37,8 @@ How each guard works is `orphans`'s; the supervisor decides when they apply.
 
 Restarts: a child that exits while READY is relaunched after ``backoff_initial * 2**k`` seconds (capped at
 ``backoff_max``). ``max_restarts`` failures in a row (exits and failed relaunches) end in FAILED and
-``on_fatal(message)``; a run that stays READY for ``stable_after`` seconds clears the count.
+``on_fatal(message)``; a run that stays READY for ``stable_after`` seconds clears the count. `restarts` counts
+every relaunch over the supervisor's life (never cleared: /metrics exposes it as a counter).
 """
 
 from __future__ import annotations
@@ -169,6 +170,7 @@ class Supervisor:
         self._spawned_at = 0.0
         self._ready_since = 0.0
         self._failures = 0  # exits and failed relaunches since the last stable run
+        self.restarts = 0  # relaunches after an exit, ever
         self._load_estimate = DEFAULT_LOAD_ESTIMATE
         self._eta: float | None = None  # monotonic time the engine should be READY (again)
 
@@ -373,6 +375,7 @@ class Supervisor:
                     _call(self.on_fatal, message)
                     return
                 self._failures += 1
+                self.restarts += 1
                 delay = min(self.backoff_max, self.backoff_initial * 2 ** (self._failures - 1))
                 self._eta = time.monotonic() + delay + self._load_estimate
                 message = f"{reason}; restarting in {delay:g} s (restart {self._failures} of {self.max_restarts})"

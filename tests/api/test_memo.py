@@ -11,6 +11,7 @@ from openai_api_simulator.api.memo import (
     ResponseMemo,
     completion_tokens,
     entry_for,
+    prompt_tokens,
 )
 
 
@@ -40,6 +41,14 @@ def test_completion_tokens_reads_chat_and_responses_usage() -> None:
     assert completion_tokens({"usage": None}) == 0
     assert completion_tokens({"object": "embedding"}) == 0
     assert completion_tokens({"usage": {"completion_tokens": "4"}}) == 0
+
+
+def test_prompt_tokens_reads_chat_and_responses_usage_and_rides_on_the_entry() -> None:
+    assert prompt_tokens({"usage": {"prompt_tokens": 9, "completion_tokens": 4}}) == 9
+    assert prompt_tokens({"usage": {"input_tokens": 7, "output_tokens": 6}}) == 7
+    assert prompt_tokens({"usage": None}) == 0
+    entry = entry_for("gpt-sim-1", 5, rendered(choices=[]), prompt_tokens=9)
+    assert entry is not None and (entry.prompt_tokens, entry.tokens) == (9, 5)
 
 
 def entry(tag: str) -> MemoEntry:

@@ -112,7 +112,7 @@ def test_sse_answers_get_no_buffering_headers_and_lose_hop_by_hop_ones() -> None
     assert r.headers["content-type"] == "text/event-stream"
     assert r.headers.get_list("x-accel-buffering") == ["no"]
     assert r.headers.get_list("cache-control") == ["no-cache"]
-    assert r.headers["x-request-id"] == "req-1"
+    assert r.headers["x-upstream-request-id"] == "req-1"  # the upstream's; x-request-id is this server's
     for hop in ("keep-alive", "connection", "x-hop", "server"):
         assert hop not in r.headers
 

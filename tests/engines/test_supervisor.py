@@ -310,6 +310,7 @@ def test_a_crash_is_restarted_with_a_new_pid(tmp_path: Path) -> None:
     assert "restarting in 0.3 s (restart 1 of 5)" in restarting
     assert retry_after and retry_after[0] >= 1
     assert rec.fatal == []
+    assert sup.restarts == 1
 
 
 def test_repeated_crashes_end_in_failed_and_on_fatal(tmp_path: Path) -> None:
@@ -352,6 +353,7 @@ def test_failed_relaunches_count_towards_the_limit(tmp_path: Path) -> None:
 
     run(scenario())
     assert counter.read_text() == "4"  # the first launch and three failed restarts
+    assert sup.restarts == 3  # a failed relaunch is a restart too
     assert rec.transitions() == [S.STARTING, S.READY, S.RESTARTING, S.FAILED]
     notices = [message for state, message in rec.events if state is S.RESTARTING]
     assert [n.rsplit("(", 1)[1] for n in notices] == ["restart 1 of 3)", "restart 2 of 3)", "restart 3 of 3)"]
@@ -373,6 +375,7 @@ def test_a_stable_run_resets_the_restart_count(tmp_path: Path) -> None:
     assert rec.fatal == []
     notices = [message for state, message in rec.events if state is S.RESTARTING]
     assert all(n.endswith("(restart 1 of 1)") for n in notices)
+    assert sup.restarts == len(notices) >= 3  # the count of the limit is cleared, the total never
 
 
 def test_backoff_is_capped(tmp_path: Path) -> None:

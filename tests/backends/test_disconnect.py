@@ -166,7 +166,7 @@ def _post_and_leave(proxy: str, body: dict[str, object], holder: Holder) -> floa
     raw = json.dumps(body).encode()
     with socket.create_connection((host, int(port))) as client:
         client.sendall(
-            b"POST /v1/chat/completions HTTP/1.1\r\nHost: app\r\nContent-Type: application/json\r\n"
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
             b"Content-Length: %d\r\n\r\n%s" % (len(raw), raw)
         )
         assert holder.received.wait(10), "the request never reached the upstream"

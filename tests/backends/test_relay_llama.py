@@ -234,7 +234,7 @@ def _send_raw(url: str, body: dict[str, object]) -> socket.socket:
     raw = json.dumps(body).encode()
     client = socket.create_connection((host, int(port)))
     client.sendall(
-        b"POST /v1/chat/completions HTTP/1.1\r\nHost: app\r\nContent-Type: application/json\r\n"
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
         b"Content-Length: %d\r\n\r\n%s" % (len(raw), raw)
     )
     return client

@@ -134,7 +134,8 @@ def _logprobs(req: CompletionRequest, choice: TextChoice, offset: int) -> dict[s
     return {
         "tokens": [lp.token for lp in lps],
         "token_logprobs": [lp.logprob for lp in lps],
-        "top_logprobs": [dict(lp.top) for lp in lps] if req.logprobs > 0 else None,
+        # logprobs 0: no alternatives, but still one (empty) map per token, as OpenAI's spec types the field.
+        "top_logprobs": [dict(lp.top) if req.logprobs > 0 else {} for lp in lps],
         "text_offset": offsets,
     }
 

@@ -133,7 +133,8 @@ class ResponsesRequest:
         self.temperature = v.get_number(body, "temperature", lo=0, hi=2)
         self.top_p = v.get_number(body, "top_p", lo=0, hi=1)
         self.metadata = v.get_object(body, "metadata") or {}
-        self.raw_tools = v.get_list(body, "tools") or []
+        self.raw_tools = [_echoed_tool(t) for t in v.get_list(body, "tools") or []]
+        self.user = v.get_str(body, "user")
         self.raw_tool_choice: Any = body.get("tool_choice", "auto")
         self.parallel_tool_calls = v.get_bool(body, "parallel_tool_calls", True)
         self.conversation = chat.Conversation(
@@ -199,7 +200,6 @@ class _Framer:
 
     def response(self, status: str, output: list[dict[str, Any]], usage: bool) -> dict[str, Any]:
         req = self.req
-        out_tokens = self.choice.completion_tokens
         return {
             "id": self.id,
             "object": "response",
@@ -225,21 +225,32 @@ class _Framer:
             "top_logprobs": 0,
             "top_p": 1.0 if req.top_p is None else req.top_p,
             "truncation": "disabled",
-            "usage": {
-                "input_tokens": req.input_tokens,
-                "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
-                "output_tokens": out_tokens,
-                "output_tokens_details": {"reasoning_tokens": 0},
-                "total_tokens": req.input_tokens + out_tokens,
-            }
-            if usage
-            else None,
-            "user": None,
+            # Usage once there is some: OpenAI's spec has no null for it (an in-progress response leaves it out).
+            **({"usage": self.usage()} if usage else {}),
+            **({"user": req.user} if req.user is not None else {}),  # a string when sent; OpenAI's spec has no null
             "metadata": req.metadata,
+        }
+
+    def usage(self) -> dict[str, Any]:
+        req, out_tokens = self.req, self.choice.completion_tokens
+        return {
+            "input_tokens": req.input_tokens,
+            "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+            "output_tokens": out_tokens,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": req.input_tokens + out_tokens,
         }
 
     def final_status(self) -> str:
         return "incomplete" if self.incomplete else "completed"
+
+
+def _echoed_tool(tool: Any) -> Any:
+    """A tool as the response object lists it: a function tool with the fields OpenAI fills in when left out
+    (`strict` is true by default in the Responses API; no description is null)."""
+    if isinstance(tool, dict) and tool.get("type") == "function":
+        return {"description": None, "strict": True, **tool}
+    return tool
 
 
 def _remember(framer: _Framer) -> None:
@@ -306,6 +317,7 @@ async def _events(framer: _Framer, ctx: RequestContext) -> AsyncIterator[bytes |
                     "response.function_call_arguments.done",
                     item_id=item["id"],
                     output_index=k,
+                    name=call.name,
                     arguments=call.arguments,
                 )
                 yield event(

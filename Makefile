@@ -14,7 +14,7 @@ LLAMA_CMAKE_ARGS := -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_U
 # and anything looser pulls a CUDA build of several GB.
 TORCH_VERSION := 2.13.0
 
-.PHONY: install install-dev rig run test test-fast lint typecheck bench clean
+.PHONY: install install-dev rig run test test-fast lint typecheck bench soak clean
 
 install:
 	$(PIP) install -q .
@@ -45,6 +45,10 @@ lint:
 
 bench: install-dev rig
 	$(PYTHON) benchmarks/run_all.py
+
+# The fault loops and soak of tests/soak at full size (make test runs them CI-sized); prints their tallies.
+soak: install-dev rig
+	OAS_SOAK=full OAS_FUZZ_EXAMPLES=500 $(PYTHON) -m pytest tests/soak tests/fuzz -q
 
 clean:
 	rm -rf build dist *.egg-info .mypy_cache .pytest_cache .ruff_cache

@@ -13,6 +13,7 @@ for name in (
     "app_cpu.py",
     "schema_validation.py",
     "cache_memory.py",
+    "hostile.py",
     "download.py",
     "proxy_overhead.py",
     "run_startup.py",

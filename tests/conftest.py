@@ -12,7 +12,7 @@ from openai_api_simulator.config import Settings
 from openai_api_simulator.fake.caches import size_caches
 from openai_api_simulator.testing import running
 
-pytest_plugins = ["pytester", "tests.support.provision"]
+pytest_plugins = ["pytester", "tests.support.provision", "tests.support.tallies"]
 
 FIXED_CREATED = 1_700_000_000
 

@@ -17,7 +17,8 @@ import gzip
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from typing import Any, Final
 
 import httpx
@@ -86,7 +87,7 @@ def tracebacks() -> Iterator[Tracebacks]:
     )
 
 
-def judge(response: httpx.Response, sent: bytes) -> None:
+def judge(response: httpx.Response, sent: bytes) -> int:
     """The rules every answer meets, whatever was sent."""
     what = f"{response.request.method} {response.request.url.path} {sent[:600]!r}"
     assert response.status_code < 500, f"{response.status_code} for {what}: {response.text[:500]}"
@@ -98,6 +99,15 @@ def judge(response: httpx.Response, sent: bytes) -> None:
         assert "Traceback" not in error["message"], what
     problems = openapi.check(response)
     assert problems == [], f"{what}: {problems[:5]}"
+    return response.status_code
+
+
+def tally_line(statuses: Counter[int]) -> str:
+    shown = ", ".join(f"{status}: {count}" for status, count in sorted(statuses.items()))
+    return (
+        f"{statuses.total()} requests, statuses {{{shown}}}; no 5xx, every error in OpenAI's shape, "
+        "every answer valid against the spec"
+    )
 
 
 def post(http: httpx.Client, path: str, content: bytes, content_type: str = "application/json") -> httpx.Response:
@@ -113,8 +123,14 @@ def http(base_url: str) -> Iterator[httpx.Client]:
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=lambda m: m.value)
 @pytest.mark.parametrize("route", ROUTES)
 def test_bodies_from_openais_spec_get_well_formed_answers(
-    spec_schema: Any, http: httpx.Client, tracebacks: Tracebacks, route: str, mode: GenerationMode
+    spec_schema: Any,
+    http: httpx.Client,
+    tracebacks: Tracebacks,
+    route: str,
+    mode: GenerationMode,
+    tally: Callable[[str], None],
 ) -> None:
+    statuses: Counter[int] = Counter()
     strategy = spec_schema[route]["POST"].as_strategy(generation_mode=mode)
 
     @FUZZ
@@ -127,9 +143,10 @@ def test_bodies_from_openais_spec_get_well_formed_answers(
             sent = json.dumps(body).encode()
         except (TypeError, ValueError):
             return  # not JSON data at all (schemathesis can generate bytes for some media types)
-        judge(post(http, "/v1" + route, sent), sent)
+        statuses[judge(post(http, "/v1" + route, sent), sent)] += 1
 
     run()
+    tally(tally_line(statuses))
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -186,12 +203,17 @@ def hostile_body(draw: st.DrawFn, route: str) -> tuple[bytes, str]:
 
 
 @pytest.mark.parametrize("route", ROUTES)
-def test_hostile_bytes_get_openai_shaped_errors(http: httpx.Client, tracebacks: Tracebacks, route: str) -> None:
+def test_hostile_bytes_get_openai_shaped_errors(
+    http: httpx.Client, tracebacks: Tracebacks, route: str, tally: Callable[[str], None]
+) -> None:
+    statuses: Counter[int] = Counter()
+
     @FUZZ
     @given(hostile_body(route))
     def run(sample: tuple[bytes, str]) -> None:
         sent, content_type = sample
         response = post(http, "/v1" + route, sent, content_type)
-        judge(response, sent)
+        statuses[judge(response, sent)] += 1
 
     run()
+    tally(tally_line(statuses))

@@ -1,30 +1,4 @@
 """Fault loops and soak: CI-sized under `make test`, full-sized under `make soak` (`OAS_SOAK=full`).
 
-Each test records one tally line; pytest prints them all in a "soak tallies" section at the end of the run,
-so the figures show in CI logs and in `make soak` output; `docs/reliability.md` records them with the
-command.
+Each test records one tally line (`tests.support.tallies`), printed at the end of the run.
 """
-
-from __future__ import annotations
-
-from collections.abc import Callable
-
-import pytest
-
-from tests.support.soak import FULL
-
-TALLIES = pytest.StashKey[list[str]]()
-
-
-@pytest.fixture
-def tally(request: pytest.FixtureRequest) -> Callable[[str], None]:
-    lines = request.config.stash.setdefault(TALLIES, [])
-    return lambda line: lines.append(f"{request.node.name}: {line}")
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
-    lines = config.stash.get(TALLIES, [])
-    if lines:
-        terminalreporter.section(f"soak tallies ({'full' if FULL else 'CI'} size)")
-        for line in lines:
-            terminalreporter.write_line(line)

@@ -73,6 +73,24 @@ class Rng:
     def chance(self, p: float) -> bool:
         return self._random.random() < p
 
+    def weighted(self, options: Sequence[str], weights: Mapping[str, int], default: int = 3) -> str:
+        """One of `options`, each as likely as its weight (`default` for those `weights` does not name)."""
+        total = sum(weights.get(option, default) for option in options)
+        point = self.random() * total
+        for option in options:
+            point -= weights.get(option, default)
+            if point < 0:
+                return option
+        return options[-1]
+
+    def permutation(self, n: int) -> list[int]:
+        """0..n-1 in a random order (Fisher-Yates)."""
+        order = list(range(n))
+        for i in range(n - 1, 0, -1):
+            j = self.below(i + 1)
+            order[i], order[j] = order[j], order[i]
+        return order
+
     def hex(self, n: int) -> str:
         """`n` hex characters."""
         return "".join("0123456789abcdef"[self.below(16)] for _ in range(n))

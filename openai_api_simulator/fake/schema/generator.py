@@ -120,24 +120,6 @@ class _State(NamedTuple):
         return self.refs > _MINIMAL_REFS or self.depth > _MINIMAL_DEPTH
 
 
-def _weighted(rng: Rng, options: list[str], weights: Mapping[str, int]) -> str:
-    total = sum(weights.get(option, 3) for option in options)
-    point = rng.random() * total
-    for option in options:
-        point -= weights.get(option, 3)
-        if point < 0:
-            return option
-    return options[-1]
-
-
-def _shuffled(rng: Rng, n: int) -> list[int]:
-    order = list(range(n))
-    for i in range(n - 1, 0, -1):
-        j = rng.below(i + 1)
-        order[i], order[j] = order[j], order[i]
-    return order
-
-
 class _Generator:
     def __init__(self, root: Any, hint: str, budget: Budget, *, count_nodes: bool = False) -> None:
         self.budget = budget
@@ -283,12 +265,12 @@ class _Generator:
                 if kind in types:
                     return kind
         # null is the dull option of a nullable type: draw it less often than the others.
-        return _weighted(rng, types, _ANY_WEIGHTS if set(types) <= set(_ANY_WEIGHTS) else {"null": 1})
+        return rng.weighted(types, _ANY_WEIGHTS if set(types) <= set(_ANY_WEIGHTS) else {"null": 1})
 
     # ---- combinators -----------------------------------------------------------------------------
 
     def _branch_order(self, branches: list[Any], rng: Rng, state: _State) -> list[int]:
-        order = _shuffled(rng, len(branches))
+        order = rng.permutation(len(branches))
         heights = [self.doc.min_height(branch) for branch in branches]
         if state.minimal:
             return sorted(order, key=lambda i: heights[i])  # stable: ties keep the random order
@@ -330,7 +312,7 @@ class _Generator:
         otherwise, _ = self._flatten(flat.get("else", True), pointer(path, "else"))
         options = [merge(merge(rest, condition), then), merge(rest, otherwise)]
         last: SchemaError | None = None
-        for i in _shuffled(rng.fork("if"), 2):
+        for i in rng.fork("if").permutation(2):
             if options[i] is False:
                 continue
             try:
@@ -473,7 +455,7 @@ class _Generator:
             n = max(lo, 1) + rng.fork("length").below(spread)
         if hi is not None:
             n = min(n, hi)
-        positions = set(_shuffled(rng.fork("contains"), n)[:needed]) if contains is not None else set()
+        positions = set(rng.fork("contains").permutation(n)[:needed]) if contains is not None else set()
         unique = flat.get("uniqueItems") is True
         child = state._replace(depth=state.depth + 1)
         out: list[Any] = []

@@ -152,7 +152,9 @@ class ChatRequest:
         messages = parse_messages(body.get("messages"), budget)
         function_tools = tools.parse_tools(body, nested=True, budget=budget)
         tool_choice = tools.parse_tool_choice(body, function_tools, nested=True)
-        json_schema = parse_response_format(body, messages, budget)
+        json_schema, schema_param = tools.follow_prompt(
+            parse_response_format(body, messages, budget), "response_format", messages, "messages", budget
+        )
         self.stream = v.get_bool(body, "stream", False)
         self.include_usage = v.get_stream_options(body, self.stream)
         self.n = v.get_int(body, "n", default=1, lo=1, hi=limits.MAX_N) or 1
@@ -191,6 +193,7 @@ class ChatRequest:
             parallel_tool_calls=v.get_bool(body, "parallel_tool_calls", True),
             json_schema=json_schema,
             content_seed=chat.content_seed(body),
+            schema_param=schema_param,
         )
         self.prompt_tokens = chat.prompt_tokens(messages, function_tools)
 

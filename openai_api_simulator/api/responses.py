@@ -127,7 +127,8 @@ class ResponsesRequest:
             messages.insert(0, chat.Message("developer", self.instructions))
         function_tools = tools.parse_tools(body, nested=False, budget=self.budget)
         tool_choice = tools.parse_tool_choice(body, function_tools, nested=False)
-        self.format, json_schema = _text_format(body, messages, self.budget)
+        self.format, format_schema = _text_format(body, messages, self.budget)
+        json_schema, schema_param = tools.follow_prompt(format_schema, "text.format", messages, "input", self.budget)
         self.stream = v.get_bool(body, "stream", False)
         self.max_output_tokens = v.get_int(body, "max_output_tokens", lo=16, hi=limits.MAX_OUTPUT_TOKENS)
         self.temperature = v.get_number(body, "temperature", lo=0, hi=2)
@@ -145,7 +146,7 @@ class ResponsesRequest:
             parallel_tool_calls=self.parallel_tool_calls,
             json_schema=json_schema,
             content_seed=chat.content_seed(body),
-            schema_param="text.format",
+            schema_param=schema_param,
         )
         self.input_tokens = chat.prompt_tokens(messages, function_tools)
 

@@ -16,7 +16,7 @@ from openai_api_simulator import limits
 from openai_api_simulator.api import caps
 from openai_api_simulator.api import validate as v
 from openai_api_simulator.errors import InvalidRequest
-from openai_api_simulator.fake import chat, schema
+from openai_api_simulator.fake import chat, prompted, schema
 from openai_api_simulator.fake.budget import Budget, BudgetExceeded
 
 # OpenAI's rule for function and schema names.
@@ -151,3 +151,19 @@ def output_schema(
         check_schema(value, f"{spec_param}.schema", budget)
         return value
     raise v.invalid_value(f"{param}.type", f"'{kind}'. Supported values are: {_FORMATS}.")
+
+
+def follow_prompt(
+    value: dict[str, Any] | None,
+    param: str,
+    messages: Sequence[chat.Message],
+    prompt_param: str,
+    budget: Budget | None = None,
+) -> tuple[dict[str, Any] | None, str]:
+    """For `json_object` (`value` is its default schema), the schema the messages write or the keys they
+    name, if any (`fake.prompted`), and the field to name in an error about generating from it: `prompt_param`
+    for a schema the prompt wrote, `param` otherwise. Other formats are returned as they are."""
+    if value is not chat.json_object_schema():
+        return value, param
+    found = prompted.find_schema(messages, budget)
+    return (value, param) if found is None else (found, prompt_param)

@@ -105,6 +105,11 @@ class Budget:
         """What was counted after `before` (a `counts()`), to be charged again by whoever repeats the work."""
         return tuple((what, n - before.get(what, 0)) for what, n in self._spent.items() if n != before.get(what, 0))
 
+    def rewind(self, before: dict[str, int]) -> None:
+        """Take back what was counted after `before` (a `counts()`): work tried for a choice that was dropped
+        (`fake.prompted` trying a schema the generator refuses), which must not count against what is kept."""
+        self._spent = dict(before)
+
     def stop(self) -> None:
         """Make the next `check` raise `Stopped` (the client is gone: nobody will read the answer)."""
         self._stopped = True

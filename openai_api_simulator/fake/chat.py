@@ -86,9 +86,11 @@ class Conversation:
     tools: tuple[Tool, ...] = ()
     tool_choice: ToolChoice = "auto"
     parallel_tool_calls: bool = True
-    json_schema: Mapping[str, Any] | None = None  # response_format json_schema (or json_object's schema)
+    # response_format json_schema, or for json_object the schema the prompt asks for (`fake.prompted`) or
+    # `_JSON_OBJECT_SCHEMA`
+    json_schema: Mapping[str, Any] | None = None
     content_seed: str = ""  # request_fingerprint(body, FRAMING_FIELDS)
-    schema_param: str = "response_format"  # where the request put `json_schema`, for error messages
+    schema_param: str = "response_format"  # where the request put `json_schema` (or "messages"), for errors
 
     @property
     def prompt(self) -> str:

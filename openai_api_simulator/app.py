@@ -9,7 +9,8 @@ path but `/health`.
 
 ::
 
-    client ─▶ ObserveMiddleware ─▶ HostOriginGuard ─▶ [CORSMiddleware] ─▶ [APIKeyMiddleware] ─▶ route ─▶ body
+    client ─▶ ObserveMiddleware ─▶ HostOriginGuard ─▶ [CORSMiddleware] ─▶ [APIKeyMiddleware]
+           ─▶ [CassetteMiddleware: --record/--replay] ─▶ route ─▶ body
            ─▶ registry.route(model, endpoint)
                  ├─▶ FakeBackend    (in process)
                  ├─▶ EngineBackend  ─▶ Relay ─▶ llama-server
@@ -180,6 +181,10 @@ def create_app(settings: Settings | None = None, backends: Sequence[Backend] | N
     )
     app.state.registry = registry
     # add_middleware wraps what is there: the last added runs first.
+    if settings.cassettes is not None:  # record/replay, just before the routes (after the key check)
+        from openai_api_simulator.testdouble.cassettes import CassetteMiddleware
+
+        app.add_middleware(CassetteMiddleware, settings=settings)
     if settings.api_key:
         app.add_middleware(APIKeyMiddleware, key=settings.api_key)
     access = Access.of(settings.host, settings.allowed_hosts, settings.cors_origins)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 from typing import Final, Literal, TypeVar
 
@@ -113,6 +114,27 @@ class ConnectionLimits:
     max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
 
 
+# What a request with no cassette gets under --replay (`testdouble.cassettes`): the fake's answer, a 404, or
+# the upstream's answer, recorded (what --record means).
+CassetteMiss = Literal["fake", "error", "record"]
+CASSETTE_MISSES: Final[tuple[CassetteMiss, ...]] = ("fake", "error", "record")
+
+
+@dataclass(frozen=True)
+class Cassettes:
+    """Record and replay (`--record DIR` / `--replay DIR`); docs/record-replay.md has the workflow."""
+
+    directory: Path
+    miss: CassetteMiss = "fake"  # "record": forward to `upstream`, write the exchange, answer it
+    speed: float = 1.0  # replayed streams' pace: 1 as recorded, 2 twice as fast, 0 as fast as possible
+    upstream: str | None = None  # base URL of the OpenAI-compatible server recorded from
+    upstream_key: str | None = field(default=None, repr=False)  # sent upstream only, never written
+
+    @property
+    def records(self) -> bool:
+        return self.miss == "record"
+
+
 @dataclass(frozen=True)
 class Settings:
     host: str = DEFAULT_HOST
@@ -131,6 +153,7 @@ class Settings:
     access_log: bool = True
     log_format: LogFormat = "text"
     cache_mb: float = DEFAULT_CACHE_MB  # what all caches together may hold, split by `CACHE_SHARES`
+    cassettes: Cassettes | None = None  # record and replay; None: off, and nothing of it runs
 
     def cache_bytes(self, cache: str) -> int:
         return cache_bytes(self.cache_mb, cache)

@@ -193,6 +193,63 @@ LogFormatOpt = Annotated[
 ]
 
 
+# Record and replay (`serve`; testdouble.cassettes, docs/record-replay.md).
+RecordOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--record",
+        envvar="OAS_RECORD",
+        help="Record into DIR: requests DIR has no cassette for go to --record-upstream and are written there; "
+        "the others are replayed.",
+        metavar="DIR",
+    ),
+]
+RecordUpstreamOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--record-upstream",
+        envvar="OAS_RECORD_UPSTREAM",
+        help="The OpenAI-compatible server recorded from, e.g. https://api.openai.com/v1.",
+        metavar="URL",
+    ),
+]
+RecordKeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--record-upstream-key",
+        envvar="OAS_RECORD_UPSTREAM_KEY",
+        help="API key sent to --record-upstream (never written to a cassette; the env var keeps it out of `ps`).",
+    ),
+]
+ReplayOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--replay",
+        envvar="OAS_REPLAY",
+        help="Answer requests from the cassettes in DIR, byte for byte.",
+        metavar="DIR",
+    ),
+]
+ReplaySpeedOpt = Annotated[
+    float,
+    typer.Option(
+        "--replay-speed",
+        envvar="OAS_REPLAY_SPEED",
+        min=0,
+        help="Replayed streams' pace: 1 as recorded, 2 twice as fast, 0 as fast as possible.",
+    ),
+]
+ReplayMissOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--replay-miss",
+        envvar="OAS_REPLAY_MISS",
+        help="A request with no cassette: fake (the fake model answers), error (404 naming its key) or record "
+        "(from --record-upstream) [default: fake].",
+    ),
+]
+
+
 # Provisioning: shared by `pull` and `run` (which provisions before serving).
 ModelArg = Annotated[
     str | None,

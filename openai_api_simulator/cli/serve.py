@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import sys
 from dataclasses import replace
+from pathlib import Path
 from typing import cast
 
 import typer
+from rich.markup import escape
 
 from openai_api_simulator import __version__, net
 from openai_api_simulator.cli import output
@@ -32,6 +34,12 @@ from openai_api_simulator.cli.options import (
     LogOpt,
     MaxConnOpt,
     PortOpt,
+    RecordKeyOpt,
+    RecordOpt,
+    RecordUpstreamOpt,
+    ReplayMissOpt,
+    ReplayOpt,
+    ReplaySpeedOpt,
     RetryOpt,
     TpsOpt,
     access_from,
@@ -47,6 +55,7 @@ from openai_api_simulator.config import (
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_PORT,
     FAKE_MODEL,
+    Cassettes,
     Faults,
     LogFormat,
     Settings,
@@ -78,6 +87,12 @@ def serve(
     cache_mb: CacheMbOpt = DEFAULT_CACHE_MB,
     log_level: LogOpt = "info",
     log_format: LogFormatOpt = "text",
+    record: RecordOpt = None,
+    record_upstream: RecordUpstreamOpt = None,
+    record_upstream_key: RecordKeyOpt = None,
+    replay: ReplayOpt = None,
+    replay_speed: ReplaySpeedOpt = 1.0,
+    replay_miss: ReplayMissOpt = None,
 ) -> None:
     """Serve the deterministic fake model on HOST:PORT (what a bare `openai-api-simulator` does).
 
@@ -91,6 +106,7 @@ def serve(
     if stream_fail_mode not in ("error", "disconnect"):
         output.error(f"--stream-fail-mode must be 'error' or 'disconnect', not {stream_fail_mode!r}.")
         raise typer.Exit(2)
+    cassettes = _cassettes(record, replay, record_upstream, record_upstream_key, replay_speed, replay_miss)
     access = access_from(
         api_key=api_key,
         api_key_file=api_key_file,
@@ -123,6 +139,7 @@ def serve(
         cache_mb=cache_mb,
         log_level=log_level,
         log_format=cast(LogFormat, log_format),  # checked by the option's callback
+        cassettes=cassettes,
     )
     try:
         sock = bind_socket(host, port)
@@ -133,6 +150,9 @@ def serve(
     base = net.base_url(host, sock.getsockname()[1]) + "/v1"
     heading = f"[bold]openai-api-simulator {__version__}[/] serving on [cyan]{base}[/]"
     output.banner(heading, base, list(settings.fake_models), FAKE_MODEL, api_key=bool(settings.api_key))
+    if cassettes is not None:
+        what = f"recording from {cassettes.upstream} into" if cassettes.records else "replaying from"
+        output.out.print(escape(f"  cassettes: {what} {cassettes.directory} (a miss: {cassettes.miss})"))
     sys.stdout.flush()
     serve_forever(
         create_app(settings),
@@ -142,3 +162,21 @@ def serve(
         log_format=settings.log_format,
         limits=settings.connections,
     )
+
+
+def _cassettes(
+    record: Path | None, replay: Path | None, upstream: str | None, key: str | None, speed: float, miss: str | None
+) -> Cassettes | None:
+    """The record/replay flags checked, their directory and cassettes read; exit 2 naming what is wrong."""
+    from openai_api_simulator.testdouble import cassettes
+
+    try:
+        chosen = cassettes.from_flags(
+            record=record, replay=replay, upstream=upstream, upstream_key=key, speed=speed, miss=miss
+        )
+        if chosen is not None:
+            cassettes.check(chosen)
+    except (ValueError, StartupError) as exc:
+        output.error(exc)
+        raise typer.Exit(2) from None
+    return chosen

@@ -131,6 +131,7 @@ class Settings:
     access_log: bool = True
     log_format: LogFormat = "text"
     cache_mb: float = DEFAULT_CACHE_MB  # what all caches together may hold, split by `CACHE_SHARES`
+    rules_file: str | None = None  # scripted answers for every test (`serve --rules`, `testdouble.rules`)
 
     def cache_bytes(self, cache: str) -> int:
         return cache_bytes(self.cache_mb, cache)

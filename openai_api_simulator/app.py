@@ -49,6 +49,8 @@ from openai_api_simulator.lru import LRU
 from openai_api_simulator.observability.context import UNKNOWN_MODEL, note_model
 from openai_api_simulator.observability.metrics import Metrics
 from openai_api_simulator.observability.middleware import ObserveMiddleware
+from openai_api_simulator.testdouble import rules_routes
+from openai_api_simulator.testdouble.scope import RULE_KEY
 
 log = logging.getLogger("openai_api_simulator")
 
@@ -62,6 +64,14 @@ Handler = Callable[[Request], Awaitable[Response]]
 ROUTED_BODY_MAX_BYTES: Final = 4096
 
 
+async def _answer(request: Request, backend: Backend, model_request: ModelRequest) -> Response:
+    try:
+        return await backend.handle(model_request)
+    finally:  # an error a rule scripted is its answer too
+        if model_request.rule is not None:
+            request.scope[RULE_KEY] = model_request.rule  # for the journal: which rule answered
+
+
 def _post(endpoint: Endpoint[Any], registry: ModelRegistry, max_body_bytes: int, routed_bytes: int) -> Handler:
     routed: LRU[bytes, tuple[str, Backend]] = LRU(routed_bytes)
 
@@ -72,7 +82,7 @@ def _post(endpoint: Endpoint[Any], registry: ModelRegistry, max_body_bytes: int,
         if hit is not None:
             model, backend = hit
             note_model(request.scope, model)
-            return await backend.handle(ModelRequest(endpoint, model, raw, request.headers, query=query))
+            return await _answer(request, backend, ModelRequest(endpoint, model, raw, request.headers, query=query))
         note_model(request.scope, UNKNOWN_MODEL)  # until the request is routed to a model the server serves
         # A large body is parsed in a worker: 8 MB of small objects takes ~0.7 s, which the event loop (and
         # every other request) would otherwise wait for.
@@ -82,7 +92,8 @@ def _post(endpoint: Endpoint[Any], registry: ModelRegistry, max_body_bytes: int,
         note_model(request.scope, model)
         if len(raw) <= ROUTED_BODY_MAX_BYTES:
             routed.put(raw, (model, backend), len(raw))  # the model string is the body's, counted with it
-        return await backend.handle(ModelRequest(endpoint, model, raw, request.headers, body=body, query=query))
+        model_request = ModelRequest(endpoint, model, raw, request.headers, body=body, query=query)
+        return await _answer(request, backend, model_request)
 
     return handle
 
@@ -167,6 +178,9 @@ def create_app(settings: Settings | None = None, backends: Sequence[Backend] | N
             yield
 
     routes = build_routes(registry, settings)
+    fake = next((b for b in registry.backends if isinstance(b, FakeBackend)), None)
+    if fake is not None:  # scripted answers are the fake's: a relayed model answers for itself
+        routes.extend(rules_routes.routes(fake.rules))
     metrics = Metrics(registry.backends, routes)
     # With JSON logs the access lines are the middleware's (uvicorn's know no request id, duration or model).
     json_logs = settings.log_format == "json"

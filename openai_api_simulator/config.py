@@ -154,6 +154,7 @@ class Settings:
     log_format: LogFormat = "text"
     cache_mb: float = DEFAULT_CACHE_MB  # what all caches together may hold, split by `CACHE_SHARES`
     cassettes: Cassettes | None = None  # record and replay; None: off, and nothing of it runs
+    rules_file: str | None = None  # scripted answers for every test (`serve --rules`, `testdouble.rules`)
 
     def cache_bytes(self, cache: str) -> int:
         return cache_bytes(self.cache_mb, cache)

@@ -145,7 +145,7 @@ def parse_response_format(
 class ChatRequest:
     """A validated chat request: the conversation plus the framing fields."""
 
-    def __init__(self, body: dict[str, Any], budget: Budget | None = None) -> None:
+    def __init__(self, body: dict[str, Any], budget: Budget | None = None, script: chat.Script | None = None) -> None:
         budget = budget if budget is not None else Budget()
         self.budget = budget
         self.model = v.require_str(body, "model")
@@ -194,6 +194,7 @@ class ChatRequest:
             json_schema=json_schema,
             content_seed=chat.content_seed(body),
             schema_param=schema_param,
+            script=script,
         )
         self.prompt_tokens = chat.prompt_tokens(messages, function_tools)
 
@@ -354,7 +355,7 @@ def stream_failure(ctx: RequestContext) -> bytes | CutConnection:
 
 
 def parse(body: dict[str, Any], ctx: RequestContext) -> ChatRequest:
-    return ChatRequest(body, ctx.budget)
+    return ChatRequest(body, ctx.budget, ctx.script)
 
 
 ENDPOINT: Endpoint[ChatRequest] = Endpoint("chat/completions", parse, respond, stream)

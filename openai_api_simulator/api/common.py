@@ -13,6 +13,7 @@ from openai_api_simulator import __version__, limits
 from openai_api_simulator.api.conversations import ConversationStore
 from openai_api_simulator.config import Faults, Settings
 from openai_api_simulator.fake.budget import Budget
+from openai_api_simulator.fake.chat import Script
 from openai_api_simulator.fake.rng import fingerprint
 
 T = TypeVar("T")
@@ -32,6 +33,7 @@ class RequestContext:
     budget: Budget = field(default_factory=Budget, compare=False)  # the request's work (`api.work.run`)
 
     created_override: int | None = None  # the memo renders responses with a placeholder here
+    script: Script | None = None  # a scripted answer (`testdouble.rules`), served instead of the generator's
 
     def created(self) -> int:
         if self.created_override is not None:

@@ -55,8 +55,9 @@ def _prompts(body: dict[str, Any]) -> list[str]:
 
 
 class CompletionRequest:
-    def __init__(self, body: dict[str, Any], budget: Budget | None = None) -> None:
+    def __init__(self, body: dict[str, Any], budget: Budget | None = None, script: chat.Script | None = None) -> None:
         self.budget = budget if budget is not None else Budget()
+        self.script = script
         self.model = v.require_str(body, "model")
         self.prompts = _prompts(body)
         self.stream = v.get_bool(body, "stream", False)
@@ -105,12 +106,14 @@ def _choices(req: CompletionRequest) -> list[TextChoice]:
             model=req.model,
             messages=(chat.Message("user", prompt),),
             content_seed=fingerprint([req.seed, p]),
+            script=req.script,
         )
         if req.max_tokens == 0:  # allowed with echo: the answer is the prompt alone
             out.extend(TextChoice(p * req.n + k, prompt, "", (), "length") for k in range(req.n))
             continue
-        # A continuation of a prompt that ends mid-line starts with a space, as a model's would.
-        space = bool(prompt) and not prompt[-1].isspace()
+        # A continuation of a prompt that ends mid-line starts with a space, as a model's would (a scripted
+        # answer is sent as written).
+        space = bool(prompt) and not prompt[-1].isspace() and req.script is None
         for c in chat.complete(conv, n=req.n, max_tokens=req.max_tokens, stop=req.stop, budget=req.budget):
             tokens = c.tokens
             if space and tokens and not tokens[0][0].isspace():
@@ -222,7 +225,7 @@ async def _events(
 
 
 def parse(body: dict[str, Any], ctx: RequestContext) -> CompletionRequest:
-    return CompletionRequest(body, ctx.budget)
+    return CompletionRequest(body, ctx.budget, ctx.script)
 
 
 ENDPOINT: Endpoint[CompletionRequest] = Endpoint("completions", parse, respond, stream)

@@ -106,7 +106,11 @@ def _text_format(
 
 class ResponsesRequest:
     def __init__(
-        self, body: dict[str, Any], conversations: ConversationStore | None = None, budget: Budget | None = None
+        self,
+        body: dict[str, Any],
+        conversations: ConversationStore | None = None,
+        budget: Budget | None = None,
+        script: chat.Script | None = None,
     ) -> None:
         self.budget = budget if budget is not None else Budget()
         self.model = v.require_str(body, "model")
@@ -147,6 +151,7 @@ class ResponsesRequest:
             json_schema=json_schema,
             content_seed=chat.content_seed(body),
             schema_param=schema_param,
+            script=script,
         )
         self.input_tokens = chat.prompt_tokens(messages, function_tools)
 
@@ -345,7 +350,7 @@ async def _events(framer: _Framer, ctx: RequestContext) -> AsyncIterator[bytes |
 
 
 def parse(body: dict[str, Any], ctx: RequestContext) -> ResponsesRequest:
-    return ResponsesRequest(body, ctx.conversations, ctx.budget)
+    return ResponsesRequest(body, ctx.conversations, ctx.budget, ctx.script)
 
 
 ENDPOINT: Endpoint[ResponsesRequest] = Endpoint("responses", parse, respond, stream, stream_error=typed_error_event)

@@ -57,7 +57,7 @@ class ModelRequest:
     A plain class with slots, not a dataclass: it is built for every request.
     """
 
-    __slots__ = ("_body", "endpoint", "headers", "model", "query", "raw")
+    __slots__ = ("_body", "endpoint", "headers", "model", "query", "raw", "rule")
 
     def __init__(
         self,
@@ -75,6 +75,8 @@ class ModelRequest:
         self.headers = headers
         self.query = query  # the raw query string, relayed as is
         self._body = body
+        # Set by the backend when a scripted rule answered (`testdouble.rules`); the app notes it in the scope.
+        self.rule: str | None = None
 
     @property
     def body(self) -> dict[str, Any]:

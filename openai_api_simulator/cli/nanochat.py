@@ -30,10 +30,12 @@ from openai_api_simulator.cli.options import (
     PortOpt,
     ReadyTimeoutOpt,
     RequestTimeoutOpt,
+    RulesOpt,
     RunLogOpt,
     UpstreamKeyOpt,
     UpstreamOpt,
     access_from,
+    checked_rules,
 )
 from openai_api_simulator.cli.provision import provision_options
 from openai_api_simulator.cli.run import execute, server_settings, upstreams_from, use_cache_dir
@@ -105,6 +107,7 @@ def nanochat(
     allow_unverified: AllowUnverifiedOpt = False,
     cache_dir: CacheDirOpt = None,
     cache_mb: CacheMbOpt = DEFAULT_CACHE_MB,
+    rules: RulesOpt = None,
     log_level: RunLogOpt = "warning",
     log_format: LogFormatOpt = "text",
 ) -> None:
@@ -154,6 +157,7 @@ def nanochat(
             log_level=log_level,
             log_format=log_format,
             cache_mb=cache_mb,
+            rules_file=checked_rules(rules),
         ),
         models=(ModelChoice(model or "nanochat", name),),
         provision=provision_options(offline=offline, allow_unverified=allow_unverified, hf_endpoint=hf_endpoint),

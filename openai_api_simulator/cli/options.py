@@ -173,6 +173,33 @@ CacheMbOpt = Annotated[
         "previous_response_id (40% of it), embedding vectors, answers, schemas.",
     ),
 ]
+RulesOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--rules",
+        envvar="OAS_RULES",
+        help="Scripted answers for every request (a .yaml, .yml or .json file of rules; see docs/fake-model.md, "
+        '"Scripted answers"). Tests add their own at run time under /_simulator/rules.',
+    ),
+]
+
+
+def checked_rules(path: Path | None) -> str | None:
+    """The `--rules` file, loaded once to check it: a bad one exits 2, naming the file and the place in it,
+    before the server starts (the fake loads it again, which cannot then fail but for a file changed meanwhile)."""
+    if path is None:
+        return None
+    from openai_api_simulator.cli import output
+    from openai_api_simulator.testdouble.rules import RuleError, load_rules
+
+    try:
+        load_rules(path)
+    except RuleError as exc:
+        output.error(f"Invalid --rules file: {exc}")
+        raise typer.Exit(2) from None
+    return str(path)
+
+
 LogOpt = Annotated[str, typer.Option("--log-level", envvar="OAS_LOG_LEVEL", help="debug, info, warning or error.")]
 
 

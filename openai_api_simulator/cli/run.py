@@ -40,10 +40,12 @@ from openai_api_simulator.cli.options import (
     ReadyTimeoutOpt,
     ReleaseUrlOpt,
     RequestTimeoutOpt,
+    RulesOpt,
     RunLogOpt,
     UpstreamKeyOpt,
     UpstreamOpt,
     access_from,
+    checked_rules,
     fitted,
     split_values,
 )
@@ -129,6 +131,7 @@ def run(
     allow_unverified: AllowUnverifiedOpt = False,
     cache_dir: CacheDirOpt = None,
     cache_mb: CacheMbOpt = DEFAULT_CACHE_MB,
+    rules: RulesOpt = None,
     log_level: RunLogOpt = "warning",
     log_format: LogFormatOpt = "text",
 ) -> None:
@@ -162,6 +165,7 @@ def run(
         log_level=log_level,
         cache_mb=cache_mb,
         log_format=log_format,
+        rules_file=checked_rules(rules),
     )
     llama = LlamaEngine(
         LlamaConfig(
@@ -198,6 +202,7 @@ def server_settings(
     log_level: str,
     log_format: str = "text",
     cache_mb: float = DEFAULT_CACHE_MB,
+    rules_file: str | None = None,
 ) -> Settings:
     """The public server's settings from the flags `run` and `nanochat` share."""
     return Settings(
@@ -212,6 +217,7 @@ def server_settings(
         access_log=log_level in ("debug", "info", "trace"),
         cache_mb=cache_mb,
         log_format=cast(LogFormat, log_format),  # checked by the option's callback
+        rules_file=rules_file,  # the fake's scripted answers
     )
 
 

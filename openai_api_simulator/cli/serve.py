@@ -41,8 +41,10 @@ from openai_api_simulator.cli.options import (
     ReplayOpt,
     ReplaySpeedOpt,
     RetryOpt,
+    RulesOpt,
     TpsOpt,
     access_from,
+    checked_rules,
     fitted,
     split_values,
 )
@@ -85,6 +87,7 @@ def serve(
     max_body_bytes: BodyOpt = DEFAULT_MAX_BODY_BYTES,
     fixed_created: CreatedOpt = None,
     cache_mb: CacheMbOpt = DEFAULT_CACHE_MB,
+    rules: RulesOpt = None,
     log_level: LogOpt = "info",
     log_format: LogFormatOpt = "text",
     record: RecordOpt = None,
@@ -98,7 +101,7 @@ def serve(
 
     Per-request headers override the fault flags: X-Simulator-Latency-Ms, X-Simulator-Tokens-Per-Second,
     X-Simulator-Error (a status), X-Simulator-Error-Rate, X-Simulator-Retry-After,
-    X-Simulator-Stream-Fail-After, X-Simulator-Stream-Fail-Mode.
+    X-Simulator-Stream-Fail-After, X-Simulator-Stream-Fail-Mode. --rules FILE scripts answers.
     """
     from openai_api_simulator.app import create_app
     from openai_api_simulator.server import bind_socket, serve_forever
@@ -140,6 +143,7 @@ def serve(
         log_level=log_level,
         log_format=cast(LogFormat, log_format),  # checked by the option's callback
         cassettes=cassettes,
+        rules_file=checked_rules(rules),
     )
     try:
         sock = bind_socket(host, port)

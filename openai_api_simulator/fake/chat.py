@@ -4,6 +4,9 @@ The answer for a choice is generated once from a *content seed*: a digest of the
 that only bound or format the answer (`stream`, `n`, `max_tokens`, `stop`, `logprobs`, …).  Bounds are
 applied afterwards, so a `max_tokens` answer is a prefix of the unbounded one, stream and non-stream
 agree to the byte, and choice 0 is the same whatever `n` is.
+
+A conversation may carry a `Script` (a scripted answer of `testdouble.rules`): `complete` then serves it instead
+of the generator's answer, checked against the request's tools and output schema, with the same bounds applied.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from openai_api_simulator.config import DEFAULT_CACHE_MB, cache_bytes
 from openai_api_simulator.fake import schema as schema_gen
 from openai_api_simulator.fake.budget import Budget, BudgetExceeded
 from openai_api_simulator.fake.rng import Rng, request_fingerprint
+from openai_api_simulator.fake.schema.validate import Checker
 from openai_api_simulator.fake.text import generate_text
 from openai_api_simulator.fake.tokens import count_tokens, split_tokens, tool_call_tokens
 from openai_api_simulator.lru import LRU
@@ -78,6 +82,29 @@ class Message:
 
 
 @dataclass(frozen=True)
+class ScriptedCall:
+    name: str
+    arguments: Any  # a JSON value (an object, checked when the rule was loaded)
+
+
+@dataclass(frozen=True)
+class Script:
+    """An answer a test scripted (`testdouble.rules`): exactly one of text, tool calls or a JSON value."""
+
+    rule: str  # the id of the rule it comes from, for error messages
+    content: str | None = None
+    tool_calls: tuple[ScriptedCall, ...] = ()
+    json: Any = None
+    is_json: bool = False  # `json` is set (None is a JSON value too)
+    finish_reason: str | None = None  # instead of the one the answer would have
+
+
+class ScriptInvalid(Exception):
+    """A scripted answer does not fit the request (a tool it does not offer, arguments or JSON its schema
+    refuses); the API answers 400 `scripted_answer_invalid` with this message."""
+
+
+@dataclass(frozen=True)
 class Conversation:
     """The parts of a chat request that decide the answer (validated by the API layer)."""
 
@@ -91,6 +118,7 @@ class Conversation:
     json_schema: Mapping[str, Any] | None = None
     content_seed: str = ""  # request_fingerprint(body, FRAMING_FIELDS)
     schema_param: str = "response_format"  # where the request put `json_schema` (or "messages"), for errors
+    script: Script | None = None  # a scripted answer, served instead of the generator's
 
     @property
     def prompt(self) -> str:
@@ -251,6 +279,57 @@ def unbounded_answer(conv: Conversation, index: int, budget: Budget | None = Non
     return answer
 
 
+def _schema_error(schema: Mapping[str, Any], value: Any) -> str | None:
+    try:
+        return Checker(schema).error(value, schema, "#")
+    except schema_gen.SchemaError as exc:
+        return str(exc)
+
+
+def scripted_answer(conv: Conversation, script: Script, index: int) -> Answer:
+    """The scripted answer for choice `index`, or `ScriptInvalid` when it does not fit the request.
+
+    Checked here, against what the request itself offers, because that is what the client will parse: a
+    call to a tool it did not send, or arguments its own schema refuses, would fail in the client's code
+    far from the rule that caused it.
+    """
+    where = f"The scripted answer of rule '{script.rule}'"
+    if script.tool_calls:
+        offered = {tool.name: tool for tool in conv.tools}
+        calls = []
+        for k, scripted in enumerate(script.tool_calls):
+            tool = offered.get(scripted.name)
+            if tool is None:
+                names = ", ".join(f"'{name}'" for name in offered) or "none"
+                raise ScriptInvalid(
+                    f"{where} calls the tool '{scripted.name}', which the request does not offer (tools: {names})."
+                )
+            error = _schema_error(tool.parameters, scripted.arguments)
+            if error is not None:
+                raise ScriptInvalid(
+                    f"{where} calls '{scripted.name}' with arguments that do not validate against the "
+                    f"request's parameters for it: {error}"
+                )
+            call_id = "call_" + Rng(conv.content_seed).fork("script", script.rule, index, k).alnum(24)
+            calls.append(ToolCall(id=call_id, name=scripted.name, arguments=_dumps(scripted.arguments)))
+        used = sum(tool_call_tokens(c.name, c.arguments) for c in calls)
+        return Answer(content=None, tool_calls=tuple(calls), tool_tokens=used)
+    if script.is_json:
+        if conv.json_schema is json_object_schema():  # json_object: any object will do
+            if not isinstance(script.json, dict):
+                raise ScriptInvalid(f"{where} is not a JSON object, which `json_object` output must be.")
+        elif conv.json_schema is not None:
+            error = _schema_error(conv.json_schema, script.json)
+            if error is not None:
+                raise ScriptInvalid(
+                    f"{where} does not validate against the request's schema in '{conv.schema_param}': {error}"
+                )
+        text = _dumps(script.json)
+    else:
+        text = script.content or ""
+    return Answer(content=text, tokens=tuple(split_tokens(text)))
+
+
 def _apply_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
     cut = min((pos for s in stop if (pos := text.find(s)) >= 0), default=-1)
     return (text[:cut], True) if cut >= 0 else (text, False)
@@ -265,10 +344,14 @@ def complete(
     for index in range(n):
         if budget is not None:
             budget.check()
-        answer = unbounded_answer(conv, index, budget)
+        script = conv.script
+        # A scripted answer never enters `ANSWERS`: that cache is keyed by the request alone.
+        answer = unbounded_answer(conv, index, budget) if script is None else scripted_answer(conv, script, index)
         if answer.tool_calls:
             # OpenAI reports `stop`, not `tool_calls`, when tool_choice named the function.
             reason = "stop" if forced else "tool_calls"
+            if script is not None and script.finish_reason:
+                reason = script.finish_reason
             choices.append(Choice(index, None, answer.tool_calls, reason, (), answer.tool_tokens))
             continue
         text = answer.content or ""
@@ -282,6 +365,8 @@ def complete(
             tokens = tokens[:max_tokens]
             text = "".join(tokens)
             finish = "length"
+        if script is not None and script.finish_reason:
+            finish = script.finish_reason
         choices.append(Choice(index, text, (), finish, tokens, len(tokens)))
     return choices
 

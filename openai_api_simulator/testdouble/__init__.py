@@ -9,7 +9,8 @@ The modules, one concern each:
 
 * `scope`: reading and checking the test id of a request.
 * `journal`: the bounded request journal and its admin routes.
-* `rules`: scripted answers: the rule format, loading, matching, and their admin routes.
+* `rules`: scripted answers: the rule format, loading and checking; `matching`: which rule answers a request,
+  the per-test books of rules and their call counters; `rules_routes`: their admin routes.
 * `cassettes`: record and replay.
 """
 

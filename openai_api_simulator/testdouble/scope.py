@@ -11,6 +11,8 @@ from openai_api_simulator.errors import InvalidRequest
 # The reserved prefix of the admin routes. Underscored so that no OpenAI path can ever collide with it.
 PREFIX: Final = "/_simulator"
 TEST_ID_HEADER: Final = "x-simulator-test-id"
+# Where the app notes the id of the rule that answered a request (`testdouble.rules`), for the journal.
+RULE_KEY: Final = "openai_api_simulator.rule"
 _HEADER_BYTES: Final = TEST_ID_HEADER.encode()
 # Printable ASCII without spaces, as pytest node ids and CI job ids are once quoted; bounded so that a scope
 # key costs little to keep.

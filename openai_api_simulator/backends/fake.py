@@ -2,9 +2,10 @@
 
 Per request: the `X-Simulator-*` headers are laid over the server's faults; a request with none may be answered
 from the memo of whole responses (by exact body bytes); an injected error is decided (every request counts in
-the error-rate schedule, memo hits included); then the endpoint parses the body and the fake answers, as JSON
-or as an event stream. Parsing and answering are the request's CPU work: they run through `api.work.run`, with
-the request's budget, so a heavy one moves off the event loop and one over the limits is refused.
+the error-rate schedule of its test id, `X-Simulator-Test-Id`, memo hits included); then the endpoint parses
+the body and the fake answers, as JSON or as an event stream. Parsing and answering are the request's CPU
+work: they run through `api.work.run`, with the request's budget, so a heavy one moves off the event loop and
+one over the limits is refused.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from openai_api_simulator.backends.base import READY, ModelCard, ModelRequest, M
 from openai_api_simulator.config import Faults, Settings
 from openai_api_simulator.fake.budget import Budget
 from openai_api_simulator.fake.caches import size_caches
-from openai_api_simulator.fake.faults import ErrorSchedule
+from openai_api_simulator.fake.faults import ErrorSchedules
+from openai_api_simulator.testdouble.scope import test_id
 
 # A fixed `created` for the fake models: the project's first release day, so /v1/models is stable.
 MODEL_CREATED: Final = 1_763_769_600
@@ -43,7 +45,7 @@ class FakeBackend:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.errors = ErrorSchedule(settings.faults.error_seed)
+        self.errors = ErrorSchedules(settings.faults.error_seed)  # one counter per test id
         self.memo = ResponseMemo(settings.cache_bytes("memo"))
         self.conversations = ConversationStore(settings.cache_bytes("responses"))
         size_caches(settings)
@@ -62,8 +64,8 @@ class FakeBackend:
     async def lifespan(self) -> AsyncIterator[None]:
         yield  # nothing to open: the fake lives in this process
 
-    def _check_injected_error(self, faults: Faults, model: str) -> None:
-        status = self.errors.failure(faults)
+    def _check_injected_error(self, faults: Faults, model: str, request: ModelRequest) -> None:
+        status = self.errors.for_test(test_id(request.headers.raw)).failure(faults)
         if status is not None:
             raise injected_error(status, model, faults.retry_after)
 
@@ -86,12 +88,12 @@ class FakeBackend:
         if memoizable:
             hit = self.memo.get(endpoint.name, request.raw)
             if hit is not None:
-                self._check_injected_error(faults, hit.model)
+                self._check_injected_error(faults, hit.model, request)
                 if faults.latency_ms or faults.tokens_per_second:
                     await generation_delay(faults, hit.tokens)
                 self._count_tokens(request.model, hit.prompt_tokens, hit.tokens)
                 return _json(hit.render(now(self.settings)))
-        self._check_injected_error(faults, request.model)
+        self._check_injected_error(faults, request.model, request)
         ctx = self._context(faults, request.model, request.raw)
         parsed = await work.run(ctx.budget, endpoint.parse, request.body, ctx)
         if endpoint.stream is not None and parsed.stream:

@@ -24,6 +24,7 @@ from openai_api_simulator.cli.options import (
     FailModeOpt,
     HeaderTimeoutOpt,
     HostOpt,
+    JournalOpt,
     KeepAliveOpt,
     KeyFileOpt,
     KeyOpt,
@@ -76,6 +77,7 @@ def serve(
     max_body_bytes: BodyOpt = DEFAULT_MAX_BODY_BYTES,
     fixed_created: CreatedOpt = None,
     cache_mb: CacheMbOpt = DEFAULT_CACHE_MB,
+    journal: JournalOpt = True,
     log_level: LogOpt = "info",
     log_format: LogFormatOpt = "text",
 ) -> None:
@@ -121,6 +123,7 @@ def serve(
         max_body_bytes=max_body_bytes,
         fixed_created=fixed_created,
         cache_mb=cache_mb,
+        journal=journal,
         log_level=log_level,
         log_format=cast(LogFormat, log_format),  # checked by the option's callback
     )

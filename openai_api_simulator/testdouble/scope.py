@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from typing import Final
+from collections.abc import Iterable, MutableMapping
+from typing import Any, Final
 
 from openai_api_simulator.errors import InvalidRequest
 
@@ -30,3 +30,13 @@ def test_id(headers: Iterable[tuple[bytes, bytes]]) -> str:
                 )
             return text
     return ""
+
+
+# Where the rules engine notes the id of the rule that answered a request, for the journal to read. Set on the
+# ASGI scope dict the handler sees, which is the one every middleware passes down (none of ours copies it).
+RULE_KEY: Final = "openai_api_simulator.rule"
+
+
+def note_rule(scope: MutableMapping[str, Any], rule_id: str) -> None:
+    """The request of `scope` was answered by the scripted rule `rule_id` (the journal's `rule`)."""
+    scope[RULE_KEY] = rule_id

@@ -133,7 +133,8 @@ class Settings:
     log_format: LogFormat = "text"
     cache_mb: float = DEFAULT_CACHE_MB  # what all caches together may hold, split by `CACHE_SHARES`
     # Keep each API request in the request journal (`GET /_simulator/requests`). On by default: it is bounded
-    # by its share of `cache_mb` and costs ~1 µs a request, and a test author reaching for it should find it.
+    # by its share of `cache_mb`, and a test author reaching for it should find it; off saves ~10 µs CPU a
+    # request (docs/fake-model.md), which matters to throughput runs only.
     journal: bool = True
 
     def cache_bytes(self, cache: str) -> int:

@@ -3,14 +3,15 @@
 For each POST endpoint (`api.endpoints.ENDPOINTS`, served under ``/v1`` and at the root, so clients configured
 with either base URL work) the body is read once, with the size limit enforced while reading, parsed once as
 JSON, and handed with its `model` to the backend the registry names. `/v1/models`, `/v1/models/{id}` and
-`/health` come from the registry. Every failure answers in OpenAI's error shape; the Host and Origin headers are
-checked on every path (`api.hosts`), CORS is answered for `--cors-origins`, and an optional API key guards every
-path but `/health`.
+`/health` come from the registry; the test double's admin routes (`testdouble.admin`) are under `/_simulator`
+alone. Every failure answers in OpenAI's error shape; the Host and Origin headers are checked on every path
+(`api.hosts`), CORS is answered for `--cors-origins`, an optional API key guards every path but `/health`, and
+the journal keeps what got past it (`testdouble.journal`).
 
 ::
 
     client ─▶ ObserveMiddleware ─▶ HostOriginGuard ─▶ [CORSMiddleware] ─▶ [APIKeyMiddleware]
-           ─▶ [CassetteMiddleware: --record/--replay] ─▶ route ─▶ body
+           ─▶ [JournalMiddleware] ─▶ [CassetteMiddleware: --record/--replay] ─▶ route ─▶ body
            ─▶ registry.route(model, endpoint)
                  ├─▶ FakeBackend    (in process)
                  ├─▶ EngineBackend  ─▶ Relay ─▶ llama-server
@@ -50,6 +51,8 @@ from openai_api_simulator.observability.context import UNKNOWN_MODEL, note_model
 from openai_api_simulator.observability.metrics import Metrics
 from openai_api_simulator.observability.middleware import ObserveMiddleware
 from openai_api_simulator.testdouble import rules_routes
+from openai_api_simulator.testdouble.admin import Resets, admin_routes
+from openai_api_simulator.testdouble.journal import Journal, JournalMiddleware
 from openai_api_simulator.testdouble.scope import RULE_KEY
 
 log = logging.getLogger("openai_api_simulator")
@@ -182,23 +185,38 @@ def create_app(settings: Settings | None = None, backends: Sequence[Backend] | N
     if fake is not None:  # scripted answers are the fake's: a relayed model answers for itself
         routes.extend(rules_routes.routes(fake.rules))
     metrics = Metrics(registry.backends, routes)
+    # What a test can see and reset of its own (issue 10): the journal, and the state each component keeps per
+    # test id, cleared together by POST /_simulator/reset.
+    journal = Journal(settings.cache_bytes("journal")) if settings.journal else None
+    resets = Resets()
+    if journal is not None:
+        resets.on_reset(journal.clear)
+    for backend in registry.backends:
+        if isinstance(backend, FakeBackend):
+            resets.on_reset(backend.errors.reset)
+            resets.on_reset(backend.rules.reset)
     # With JSON logs the access lines are the middleware's (uvicorn's know no request id, duration or model).
     json_logs = settings.log_format == "json"
     observe = partial(
         ObserveMiddleware, metrics=metrics, log_context=json_logs, access_log=json_logs and settings.access_log
     )
     app = _ObservedApp(
-        routes=[*routes, metrics.route],
+        routes=[*routes, metrics.route, *admin_routes(journal, resets)],
         exception_handlers={APIError: _api_error, HTTPException: _http_error, Exception: _unexpected_error},
         lifespan=lifespan,
         observe=observe,
     )
     app.state.registry = registry
+    app.state.journal = journal
+    app.state.resets = resets  # where other per-test state registers its reset (`Resets.on_reset`)
     # add_middleware wraps what is there: the last added runs first.
     if settings.cassettes is not None:  # record/replay, just before the routes (after the key check)
         from openai_api_simulator.testdouble.cassettes import CassetteMiddleware
 
         app.add_middleware(CassetteMiddleware, settings=settings)
+    if journal is not None:  # inside the key check: a caller without the key cannot fill (and so empty) it;
+        # outside the cassettes, so a replayed answer is journaled too
+        app.add_middleware(JournalMiddleware, journal=journal)
     if settings.api_key:
         app.add_middleware(APIKeyMiddleware, key=settings.api_key)
     access = Access.of(settings.host, settings.allowed_hosts, settings.cors_origins)

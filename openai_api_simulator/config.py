@@ -51,10 +51,11 @@ DEFAULT_CACHE_MB: Final = 64
 # most because losing an entry there fails a client's follow-up; in the others a miss only costs time.
 CACHE_SHARES: Final[Mapping[str, float]] = MappingProxyType(
     {
-        "responses": 0.40,  # stored Responses conversations, for `previous_response_id`
+        "responses": 0.32,  # stored Responses conversations, for `previous_response_id`
         "memo": 0.25,  # whole rendered responses by request bytes
         "word_vectors": 0.15,  # the embeddings' per-word draws
         "answers": 0.08,  # generated answers by content seed
+        "journal": 0.08,  # the request journal (`testdouble.journal`), all test ids together
         "validators": 0.05,  # compiled JSON Schema validators by schema text
         "routes": 0.04,  # the model each small request body names
         "matchers": 0.02,  # `pattern` regexes checked and compiled for matching (`schema.pattern`), by source
@@ -155,6 +156,10 @@ class Settings:
     cache_mb: float = DEFAULT_CACHE_MB  # what all caches together may hold, split by `CACHE_SHARES`
     cassettes: Cassettes | None = None  # record and replay; None: off, and nothing of it runs
     rules_file: str | None = None  # scripted answers for every test (`serve --rules`, `testdouble.rules`)
+    # Keep each API request in the request journal (`GET /_simulator/requests`). On by default: it is bounded
+    # by its share of `cache_mb`, and a test author reaching for it should find it; off saves ~10 µs CPU a
+    # request (docs/fake-model.md), which matters to throughput runs only.
+    journal: bool = True
 
     def cache_bytes(self, cache: str) -> int:
         return cache_bytes(self.cache_mb, cache)

@@ -37,5 +37,6 @@ def test_cache_mb_is_split_among_the_caches_by_their_shares() -> None:
     settings = config.Settings(cache_mb=100)
     budgets = {cache: settings.cache_bytes(cache) for cache in config.CACHE_SHARES}
     assert sum(budgets.values()) == pytest.approx(100 * 1024 * 1024, abs=len(budgets))
-    assert budgets["responses"] == 40 * 1024 * 1024  # the largest share: an eviction there fails a follow-up
+    assert budgets["responses"] == 32 * 1024 * 1024  # the largest share: an eviction there fails a follow-up
+    assert budgets["journal"] == 8 * 1024 * 1024
     assert config.Settings().cache_mb == config.DEFAULT_CACHE_MB

@@ -3,10 +3,10 @@
 Per request: the `X-Simulator-*` headers are laid over the server's faults; the scripted rules of the request's
 test (`testdouble.matching`) may pick its answer; a request with no fault header and no rule in its scope may
 be answered from the memo of whole responses (by exact body bytes); an injected error is decided (every
-request counts in the error-rate schedule, memo hits included); then the endpoint parses the body and the fake
-answers, as JSON or as an event stream. Parsing and answering are the request's CPU work: they run through
-`api.work.run`, with the request's budget, so a heavy one moves off the event loop and one over the limits is
-refused.
+request counts in the error-rate schedule of its test id, `X-Simulator-Test-Id`, memo hits included); then the
+endpoint parses the body and the fake answers, as JSON or as an event stream. Parsing and answering are the
+request's CPU work: they run through `api.work.run`, with the request's budget, so a heavy one moves off the
+event loop and one over the limits is refused.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from openai_api_simulator.errors import APIError, InvalidRequest
 from openai_api_simulator.fake.budget import Budget
 from openai_api_simulator.fake.caches import size_caches
 from openai_api_simulator.fake.chat import ScriptInvalid
-from openai_api_simulator.fake.faults import ErrorSchedule
+from openai_api_simulator.fake.faults import ErrorSchedules
 from openai_api_simulator.testdouble.matching import Decision, RuleBook
 from openai_api_simulator.testdouble.rules import Answer, ErrorAnswer, load_rules
 from openai_api_simulator.testdouble.scope import test_id
@@ -50,7 +50,7 @@ class FakeBackend:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.errors = ErrorSchedule(settings.faults.error_seed)
+        self.errors = ErrorSchedules(settings.faults.error_seed)  # one counter per test id
         self.memo = ResponseMemo(settings.cache_bytes("memo"))
         self.conversations = ConversationStore(settings.cache_bytes("responses"))
         # Scripted answers: the server's (`--rules`, checked by the CLI before the server starts) and each test's.
@@ -71,8 +71,8 @@ class FakeBackend:
     async def lifespan(self) -> AsyncIterator[None]:
         yield  # nothing to open: the fake lives in this process
 
-    def _check_injected_error(self, faults: Faults, model: str) -> None:
-        status = self.errors.failure(faults)
+    def _check_injected_error(self, faults: Faults, model: str, request: ModelRequest) -> None:
+        status = self.errors.for_test(test_id(request.headers.raw)).failure(faults)
         if status is not None:
             raise injected_error(status, model, faults.retry_after)
 
@@ -104,12 +104,12 @@ class FakeBackend:
         if memoizable:
             hit = self.memo.get(endpoint.name, request.raw)
             if hit is not None:
-                self._check_injected_error(faults, hit.model)
+                self._check_injected_error(faults, hit.model, request)
                 if faults.latency_ms or faults.tokens_per_second:
                     await generation_delay(faults, hit.tokens)
                 self._count_tokens(request.model, hit.prompt_tokens, hit.tokens)
                 return _json(hit.render(now(self.settings)))
-        self._check_injected_error(faults, request.model)
+        self._check_injected_error(faults, request.model, request)
         ctx = self._context(faults, request.model, request.raw)
         parsed = await work.run(ctx.budget, endpoint.parse, request.body, ctx)
         if endpoint.stream is not None and parsed.stream:
@@ -138,7 +138,7 @@ class FakeBackend:
             faults = replace(faults, latency_ms=answer.latency_ms)
         if answer.tokens_per_second is not None:
             faults = replace(faults, tokens_per_second=answer.tokens_per_second)
-        self._check_injected_error(faults, request.model)
+        self._check_injected_error(faults, request.model, request)
         endpoint = request.endpoint
         if answer.script is not None and endpoint.name == "embeddings":
             decision.commit()

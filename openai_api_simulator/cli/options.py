@@ -170,7 +170,16 @@ CacheMbOpt = Annotated[
         envvar="OAS_CACHE_MB",
         min=1,
         help="Memory all caches may hold together, in MB: the memo of responses, the stored Responses for "
-        "previous_response_id (40% of it), embedding vectors, answers, schemas.",
+        "previous_response_id (32% of it), embedding vectors, answers, the request journal, schemas.",
+    ),
+]
+JournalOpt = Annotated[
+    bool,
+    typer.Option(
+        "--journal/--no-journal",
+        envvar="OAS_JOURNAL",
+        help="Keep each API request in the request journal, read per test id at GET /_simulator/requests "
+        "(bounded by --cache-mb).",
     ),
 ]
 RulesOpt = Annotated[

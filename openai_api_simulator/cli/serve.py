@@ -26,6 +26,7 @@ from openai_api_simulator.cli.options import (
     FailModeOpt,
     HeaderTimeoutOpt,
     HostOpt,
+    JournalOpt,
     KeepAliveOpt,
     KeyFileOpt,
     KeyOpt,
@@ -88,6 +89,7 @@ def serve(
     fixed_created: CreatedOpt = None,
     cache_mb: CacheMbOpt = DEFAULT_CACHE_MB,
     rules: RulesOpt = None,
+    journal: JournalOpt = True,
     log_level: LogOpt = "info",
     log_format: LogFormatOpt = "text",
     record: RecordOpt = None,
@@ -140,6 +142,7 @@ def serve(
         max_body_bytes=max_body_bytes,
         fixed_created=fixed_created,
         cache_mb=cache_mb,
+        journal=journal,
         log_level=log_level,
         log_format=cast(LogFormat, log_format),  # checked by the option's callback
         cassettes=cassettes,

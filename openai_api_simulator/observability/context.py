@@ -15,6 +15,8 @@ from typing import Final
 from starlette.types import Scope
 
 MODEL_KEY: Final = "openai_api_simulator.model"
+# The request's id (`x-request-id`), for what inside the app keeps a request by it (the test double's journal).
+REQUEST_ID_KEY: Final = "openai_api_simulator.request_id"
 # What `note_model` is told for a request that names no model the server serves.
 UNKNOWN_MODEL: Final = "unknown"
 

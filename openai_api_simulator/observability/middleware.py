@@ -22,7 +22,7 @@ from typing import Final
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openai_api_simulator.observability import logs, request_id
-from openai_api_simulator.observability.context import MODEL_KEY, REQUEST_ID, UNKNOWN_MODEL
+from openai_api_simulator.observability.context import MODEL_KEY, REQUEST_ID, REQUEST_ID_KEY, UNKNOWN_MODEL
 from openai_api_simulator.observability.metrics import Metrics
 from openai_api_simulator.observability.usage import UsageScanner
 
@@ -51,6 +51,7 @@ class ObserveMiddleware:
         started = perf_counter()
         rid, stamp = request_id.from_headers(scope["headers"])
         noted = scope[MODEL_KEY] = [""]  # the model: "" until the app routes the request
+        scope[REQUEST_ID_KEY] = rid
         status = 500  # until the answer starts (the app's error middleware always answers)
         stream = False
         first_chunk = 0.0

@@ -6,8 +6,8 @@
     DELETE /_simulator/rules/{id}   drop one of the scope's rules
 
 Invalid rules are a 400 in OpenAI's shape with `param` naming the place (``rules[0].answer.tool_calls``). The
-API key guards these routes like every other (`api.auth`). The journal's reset (`/_simulator/reset`) should
-also call `RuleBook.reset(scope)`; until it does, `DELETE /_simulator/rules` is the reset of rules.
+API key guards these routes like every other (`api.auth`). `POST /_simulator/reset` resets the scope's rules
+too (`RuleBook.reset` is registered with the app's `Resets`).
 """
 
 from __future__ import annotations

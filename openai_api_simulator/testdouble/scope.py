@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from typing import Final
+from collections.abc import Iterable, MutableMapping
+from typing import Any, Final
 
 from openai_api_simulator.errors import InvalidRequest
 
 # The reserved prefix of the admin routes. Underscored so that no OpenAI path can ever collide with it.
 PREFIX: Final = "/_simulator"
 TEST_ID_HEADER: Final = "x-simulator-test-id"
-# Where the app notes the id of the rule that answered a request (`testdouble.rules`), for the journal.
-RULE_KEY: Final = "openai_api_simulator.rule"
 _HEADER_BYTES: Final = TEST_ID_HEADER.encode()
 # Printable ASCII without spaces, as pytest node ids and CI job ids are once quoted; bounded so that a scope
 # key costs little to keep.
@@ -32,3 +30,13 @@ def test_id(headers: Iterable[tuple[bytes, bytes]]) -> str:
                 )
             return text
     return ""
+
+
+# Where the rules engine notes the id of the rule that answered a request, for the journal to read. Set on the
+# ASGI scope dict the handler sees, which is the one every middleware passes down (none of ours copies it).
+RULE_KEY: Final = "openai_api_simulator.rule"
+
+
+def note_rule(scope: MutableMapping[str, Any], rule_id: str) -> None:
+    """The request of `scope` was answered by the scripted rule `rule_id` (the journal's `rule`)."""
+    scope[RULE_KEY] = rule_id

@@ -146,7 +146,7 @@ def test_responses_previous_response_id_continues_a_tool_loop(client: openai.Ope
 
 @pytest.mark.usefixtures("default_cache_sizes")
 def test_an_evicted_previous_response_id_is_a_400_that_says_why_and_names_the_flag() -> None:
-    # --cache-mb 0.125 gives the store 40%: 50 KB, room for one 30 KB conversation at a time.
+    # --cache-mb 0.125 gives the store 32%: 42 KB, room for one 30 KB conversation at a time.
     with (
         running(Settings(cache_mb=0.125)) as url,
         openai.OpenAI(base_url=url, api_key="sk-test", max_retries=0) as client,

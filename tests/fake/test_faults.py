@@ -1,9 +1,9 @@
-"""`fake.faults.ErrorSchedule`: which request fails under an error rate, reproducibly, and with which status."""
+"""`fake.faults.ErrorSchedule(s)`: which request fails under an error rate, reproducibly, per test id."""
 
 from __future__ import annotations
 
 from openai_api_simulator.config import Faults
-from openai_api_simulator.fake.faults import ErrorSchedule
+from openai_api_simulator.fake.faults import ErrorSchedule, ErrorSchedules
 
 
 def run(schedule: ErrorSchedule, rate: float, k: int) -> list[bool]:
@@ -69,3 +69,25 @@ def test_a_failure_with_error_status_alone_also_counts_one_request() -> None:
     for _ in range(5):
         schedule.failure(Faults(error_status=503))
     assert run(schedule, 0.5, 35) == reference[5:]
+
+
+def test_each_test_id_has_a_schedule_of_its_own_that_reset_restarts() -> None:
+    schedules = ErrorSchedules(seed=5)
+    alone = run(ErrorSchedule(seed=5), 0.5, 20)
+    interleaved: list[bool] = []
+    for _ in range(20):
+        schedules.for_test("").should_fail(0.5)
+        schedules.for_test("b").should_fail(0.5)
+        interleaved.append(schedules.for_test("a").should_fail(0.5))
+    assert interleaved == alone
+    schedules.reset("a")
+    assert run(schedules.for_test("a"), 0.5, 20) == alone
+    schedules.reset("")
+    assert run(schedules.for_test(""), 0.5, 20) == alone
+
+
+def test_schedules_are_bounded_by_bytes() -> None:
+    schedules = ErrorSchedules(seed=0, max_bytes=10_000)
+    for i in range(1_000):
+        schedules.for_test(f"test-{i}")
+    assert len(schedules) < 100  # test ids kept apart from the default scope

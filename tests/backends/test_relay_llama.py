@@ -24,8 +24,9 @@ from openai.types.chat import ChatCompletionMessageParam
 
 from openai_api_simulator.backends import Relay
 from openai_api_simulator.config import Settings
-from openai_api_simulator.testing import free_port, serving
+from openai_api_simulator.testing import serving
 from tests.support.backends import Source, app_with
+from tests.support.llama import launch_llama
 from tests.support.rig import Rig
 
 pytestmark = pytest.mark.rig
@@ -38,8 +39,7 @@ STORY: list[ChatCompletionMessageParam] = [
 ]
 
 
-# --parallel 2: one slot for a test's stream, one for anything else.
-LLAMA_ARGS = ("--alias", MODEL, "--api-key", INTERNAL_KEY, "--no-webui", "--parallel", "2")
+# Two slots (--parallel 2): one for a test's stream, one for anything else.
 
 
 @dataclass
@@ -67,40 +67,15 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 @pytest.fixture(scope="module")
 def start_llama(rig: Rig, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., LlamaServer]]:
-    """A factory: each call starts a llama-server (a context of `ctx_size` tokens over its two slots) and waits
-    for /health 200; all are stopped at teardown.
-
-    One thread: ggml's threads meet at spinning barriers, so on a machine busy with other work a two-thread
-    server crawls (seen on 2 cores at load 6: 2 tok/s with two threads, 20 with one), and the time bounds of
-    these tests measure the machine instead of the relay.
-    """
+    """A factory: each call starts a llama-server (a context of `ctx_size` tokens over its two slots, one
+    thread: `tests.support.llama`) and waits for /health 200; all are stopped at teardown."""
     started: list[subprocess.Popen[bytes]] = []
 
     def start(ctx_size: int = 512) -> LlamaServer:
-        port = free_port()
-        log = tmp_path_factory.mktemp("llama") / f"llama-{port}.log"
-        argv = [str(rig.server), "--host", "127.0.0.1", "--port", str(port), "-m", str(rig.gguf)]
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                [*argv, "--ctx-size", str(ctx_size), "--threads", "1", *LLAMA_ARGS],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
+        log = tmp_path_factory.mktemp("llama") / "llama.log"
+        process, url = launch_llama(rig, log, alias=MODEL, api_key=INTERNAL_KEY, ctx_size=ctx_size, parallel=2)
         started.append(process)
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"llama-server exited with {process.returncode}:\n{log.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    return LlamaServer(url, process, log)
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"llama-server did not become healthy in 60 s:\n{log.read_text()[-2000:]}")
-            time.sleep(0.05)
+        return LlamaServer(url, process, log)
 
     try:
         yield start

@@ -8,7 +8,6 @@ every test here replays offline.
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +19,8 @@ import openai
 import pytest
 
 from openai_api_simulator.config import Cassettes, Settings
-from openai_api_simulator.testing import free_port, running
+from openai_api_simulator.testing import running
+from tests.support.llama import launch_llama
 from tests.support.rig import Rig
 
 pytestmark = pytest.mark.rig
@@ -45,29 +45,6 @@ class Recorded:
     raw: dict[str, bytes]  # what the SDK received while recording, by exchange
 
 
-def _start_llama(rig: Rig, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    # One thread: see test_relay_llama.py's `start_llama` (ggml's spinning barriers on a busy machine).
-    port = free_port()
-    argv = [str(rig.server), "--host", "127.0.0.1", "--port", str(port), "-m", str(rig.gguf), "--ctx-size", "1024"]
-    argv += ["--threads", "1", "--alias", MODEL, "--api-key", UPSTREAM_KEY, "--no-webui", "--parallel", "1"]
-    with log.open("wb") as out:
-        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        if process.poll() is not None:
-            pytest.fail(f"llama-server exited with {process.returncode}:\n{log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"llama-server did not become healthy in 60 s:\n{log.read_text()[-2000:]}")
-        time.sleep(0.05)
-
-
 def _record(sdk: openai.OpenAI) -> dict[str, bytes]:
     raw: dict[str, bytes] = {}
     chat = sdk.chat.completions.with_raw_response.create(**CHAT)
@@ -86,7 +63,9 @@ def _record(sdk: openai.OpenAI) -> dict[str, bytes]:
 @pytest.fixture(scope="module")
 def recorded(rig: Rig, tmp_path_factory: pytest.TempPathFactory) -> Recorded:
     directory = tmp_path_factory.mktemp("cassettes")
-    process, llama_url = _start_llama(rig, tmp_path_factory.mktemp("llama") / "llama.log")
+    process, llama_url = launch_llama(
+        rig, tmp_path_factory.mktemp("llama") / "llama.log", alias=MODEL, api_key=UPSTREAM_KEY, ctx_size=1024
+    )
     try:
         cassettes = Cassettes(directory, miss="record", upstream=llama_url, upstream_key=UPSTREAM_KEY)
         with (

@@ -8,15 +8,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from openai_api_simulator.testing import free_port
+from tests.support.server import wait_healthy
 
 CHAT: bytes = json.dumps(
     {"model": "gpt-sim-1", "max_tokens": 200, "messages": [{"role": "user", "content": "Tell me a long story."}]}
@@ -66,18 +64,9 @@ def serve_process(
         env={**os.environ, **(env or {})},
         preexec_fn=before_exec if open_files is not None or ignore_sighup else None,
     )
+    served = Served(port, proc)  # before the wait: the `finally` below stops it whatever happens
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.05)
-        served = Served(port, proc)
+        wait_healthy(proc, port)
         yield served
     finally:
         if proc.poll() is None:

@@ -167,7 +167,13 @@ def parse_messages(raw: Any, budget: Budget) -> tuple[chat.Message, ...]:
         role = _required(item, "role", path)
         if role not in ("user", "assistant"):
             raise _invalid(f"{path}.role: Input should be 'user' or 'assistant'")
-        out.extend(_turn(role, _required(item, "content", path), path, size))
+        for message in _turn(role, _required(item, "content", path), path, size):
+            if out and message.role == out[-1].role and role == message.role:
+                # Consecutive turns of one role are one turn to Anthropic: the generator reads them so too.
+                last = out.pop()
+                text = "\n".join(t for t in (last.text, message.text) if t)
+                message = chat.Message(role, text, last.extra_tokens + message.extra_tokens)
+            out.append(message)
     return tuple(out)
 
 

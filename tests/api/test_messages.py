@@ -13,6 +13,7 @@ import jsonschema
 import pytest
 from anthropic.types import MessageParam, ToolParam
 
+from openai_api_simulator.api.anthropic_errors import rewrite
 from openai_api_simulator.config import Settings
 from openai_api_simulator.testing import running
 
@@ -298,3 +299,32 @@ def test_strict_json_refusals_in_anthropics_shape(http: httpx.Client, route: str
     r = http.post(route, content=raw, headers={"content-type": "application/json"})
     assert r.status_code == 400
     assert r.json()["type"] == "error" and r.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_consecutive_user_turns_are_one_turn(claude: anthropic.Anthropic) -> None:
+    split: list[MessageParam] = [
+        {"role": "user", "content": "Tell me about rivers"},
+        {"role": "user", "content": [{"type": "text", "text": "and old bridges."}]},
+    ]
+    joined: list[MessageParam] = [{"role": "user", "content": "Tell me about rivers\nand old bridges."}]
+    a = claude.messages.count_tokens(model=MODEL, messages=split)
+    b = claude.messages.count_tokens(model=MODEL, messages=joined)
+    assert a.input_tokens == b.input_tokens
+
+
+@pytest.mark.parametrize(
+    ("status", "upstream", "expected"),
+    [
+        (500, b'{"error":{"code":500,"message":"\'messages\' is required","type":"server_error"}}', "api_error"),
+        (
+            401,
+            b'{"error":{"message":"Invalid API Key","type":"authentication_error","code":401}}',
+            "authentication_error",
+        ),
+        (529, b'{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}', "overloaded_error"),
+        (502, b"Bad Gateway", "api_error"),
+    ],
+)
+def test_upstream_error_bodies_are_reworded(status: int, upstream: bytes, expected: str) -> None:
+    body = json.loads(rewrite(status, upstream))
+    assert body["type"] == "error" and body["error"]["type"] == expected and body["error"]["message"]

@@ -328,3 +328,13 @@ def test_consecutive_user_turns_are_one_turn(claude: anthropic.Anthropic) -> Non
 def test_upstream_error_bodies_are_reworded(status: int, upstream: bytes, expected: str) -> None:
     body = json.loads(rewrite(status, upstream))
     assert body["type"] == "error" and body["error"]["type"] == expected and body["error"]["message"]
+
+
+def test_sampling_fields_give_another_answer_and_framing_fields_do_not(http: httpx.Client) -> None:
+    def text(**extra: Any) -> str:
+        r = http.post("/v1/messages", json={"model": MODEL, "max_tokens": 4096, "messages": HELLO, **extra})
+        return str(r.json()["content"][0]["text"])
+
+    base = text()
+    assert text(metadata={"user_id": "someone"}) == base
+    assert text(temperature=0.3) != base

@@ -62,6 +62,13 @@ def test_compression_is_only_what_the_client_accepts_and_is_relayed_raw() -> Non
     assert headers[b"accept-encoding"] == b"identity"
 
 
+def test_anthropic_headers_are_forwarded_and_its_key_is_not() -> None:
+    client_headers = [(b"anthropic-version", b"2023-06-01"), (b"anthropic-beta", b"b1"), (b"x-api-key", b"sk-c")]
+    headers = dict(upstream_headers(client_headers, "INTERNAL"))
+    assert headers[b"anthropic-version"] == b"2023-06-01" and headers[b"anthropic-beta"] == b"b1"
+    assert b"x-api-key" not in headers and headers[b"authorization"] == b"Bearer INTERNAL"
+
+
 def test_client_authorization_is_never_forwarded() -> None:
     seen, handler = recorder()
     with one_upstream(handler, api_key=None) as client:

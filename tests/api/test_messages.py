@@ -338,3 +338,32 @@ def test_sampling_fields_give_another_answer_and_framing_fields_do_not(http: htt
     base = text()
     assert text(metadata={"user_id": "someone"}) == base
     assert text(temperature=0.3) != base
+
+
+def test_rules_script_tool_use_and_errors_on_messages(http: httpx.Client, root: str) -> None:
+    scope = {"X-Simulator-Test-Id": "messages-rule-tools"}
+    rules = [
+        {
+            "id": "call",
+            "match": {"endpoint": "messages", "tool": "get_weather", "tool_result": False},
+            "answer": {"tool_calls": [{"name": "get_weather", "arguments": {"city": "Oslo", "unit": "celsius"}}]},
+        },
+        {"id": "busy", "match": {"endpoint": "messages", "tool_result": True}, "answer": {"error": {"status": 529}}},
+    ]
+    assert http.post("/_simulator/rules", json={"rules": rules}, headers=scope).status_code == 200
+    try:
+        with anthropic.Anthropic(base_url=root, api_key="k", max_retries=0, default_headers=scope) as c:
+            first = c.messages.create(model=MODEL, max_tokens=64, tools=[WEATHER], messages=ASK_WEATHER)
+            (use,) = first.content
+            assert use.type == "tool_use" and use.input == {"city": "Oslo", "unit": "celsius"}
+            assert first.stop_reason == "tool_use" and use.id.startswith("toolu_01")
+            result: MessageParam = {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id}]}
+            with pytest.raises(anthropic.OverloadedError):
+                c.messages.create(
+                    model=MODEL,
+                    max_tokens=64,
+                    tools=[WEATHER],
+                    messages=[*ASK_WEATHER, {"role": "assistant", "content": first.content}, result],
+                )
+    finally:
+        http.delete("/_simulator/rules", headers=scope)

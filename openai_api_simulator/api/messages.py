@@ -32,7 +32,8 @@ from openai_api_simulator.fake.tokens import count_tokens, split_tokens, tool_ca
 # What an image or document block costs in usage: a small fixed charge, as chat counts image parts.
 IMAGE_TOKENS: Final = 85
 _NAME: Final = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")  # Anthropic's rule for tool names
-_USER_BLOCKS: Final = ("text", "image", "document", "tool_result", "tool_use", "thinking", "redacted_thinking")
+# The content blocks a turn may hold (which role may send which is checked where each is read).
+_BLOCKS: Final = ("text", "image", "document", "tool_result", "tool_use", "thinking", "redacted_thinking")
 # A script (`testdouble.rules`) words its finish reason as chat does; the Messages API says it its own way.
 _STOP_REASONS: Final = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
 
@@ -119,8 +120,8 @@ def _turn(role: str, content: Any, path: str, size: caps.InputSize) -> list[chat
     for i, block in enumerate(content):
         where = f"{path}.content.{i}"
         kind = block.get("type") if isinstance(block, dict) else None
-        if not isinstance(block, dict) or kind not in _USER_BLOCKS:
-            names = ", ".join(f"'{k}'" for k in _USER_BLOCKS)
+        if not isinstance(block, dict) or kind not in _BLOCKS:
+            names = ", ".join(f"'{k}'" for k in _BLOCKS)
             raise _invalid(f"{where}.type: Input should be one of {names}")
         if kind == "text":
             texts.append(_required_str(block, "text", where))

@@ -442,5 +442,6 @@ def parse_count(body: dict[str, Any], ctx: RequestContext) -> MessagesRequest:
     return read_request(body, ctx, counting=True)
 
 
-ENDPOINT: Endpoint[MessagesRequest] = Endpoint("messages", parse, respond, stream, stream_error)
-COUNT_TOKENS: Endpoint[MessagesRequest] = Endpoint("messages/count_tokens", parse_count, count)
+# Anthropic's answers carry no `created`: the memo keeps them whole.
+ENDPOINT: Endpoint[MessagesRequest] = Endpoint("messages", parse, respond, stream, stream_error, timeless=True)
+COUNT_TOKENS: Endpoint[MessagesRequest] = Endpoint("messages/count_tokens", parse_count, count, timeless=True)

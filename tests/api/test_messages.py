@@ -12,8 +12,10 @@ import httpx
 import jsonschema
 import pytest
 from anthropic.types import MessageParam, ToolParam
+from starlette.testclient import TestClient
 
 from openai_api_simulator.api.anthropic_errors import rewrite
+from openai_api_simulator.app import create_app
 from openai_api_simulator.config import Settings
 from openai_api_simulator.testing import running
 
@@ -367,3 +369,16 @@ def test_rules_script_tool_use_and_errors_on_messages(http: httpx.Client, root: 
                 )
     finally:
         http.delete("/_simulator/rules", headers=scope)
+
+
+def test_repeated_requests_are_answered_from_the_memo() -> None:
+    app = create_app(Settings())
+    (fake,) = app.state.registry.backends
+    raw = json.dumps({"model": MODEL, "max_tokens": 64, "messages": HELLO}).encode()
+    json_type = {"content-type": "application/json"}
+    with TestClient(app) as http:
+        first = http.post("/v1/messages", content=raw, headers=json_type).content
+        entry = fake.memo.get("messages", raw)
+        assert entry is not None and entry.render(0) == first  # kept whole: no `created` to fill in
+        assert http.post("/v1/messages", content=raw, headers=json_type).content == first
+        assert http.post("/v1/messages/count_tokens", json={"model": MODEL, "messages": HELLO}).json()["input_tokens"]

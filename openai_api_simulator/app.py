@@ -36,6 +36,7 @@ from starlette.types import ASGIApp
 
 from openai_api_simulator.api import validate as v
 from openai_api_simulator.api import work
+from openai_api_simulator.api.anthropic_errors import AnthropicErrors
 from openai_api_simulator.api.auth import APIKeyMiddleware
 from openai_api_simulator.api.endpoint import Endpoint
 from openai_api_simulator.api.endpoints import ENDPOINTS
@@ -163,7 +164,8 @@ class _ObservedApp(Starlette):
         self._observe = observe
 
     def build_middleware_stack(self) -> ASGIApp:
-        return self._observe(super().build_middleware_stack())
+        # The Messages routes answer errors in Anthropic's shape, whichever layer raised them (a bug's 500 too).
+        return self._observe(AnthropicErrors(super().build_middleware_stack()))
 
 
 def create_app(settings: Settings | None = None, backends: Sequence[Backend] | None = None) -> Starlette:

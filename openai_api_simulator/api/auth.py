@@ -1,4 +1,5 @@
-"""The optional API key: `Authorization: Bearer KEY` on every path but /health."""
+"""The optional API key: `Authorization: Bearer KEY` (OpenAI's SDKs) or `x-api-key: KEY` (Anthropic's) on
+every path but /health."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from openai_api_simulator.errors import APIError
 
 
 class APIKeyMiddleware:
-    """Requires `Authorization: Bearer KEY` on every path but /health (pure ASGI: no per-request overhead)."""
+    """Requires the key on every path but /health (pure ASGI: no per-request overhead).
+
+    Either header is taken on every route: the two SDKs send one each, and a key is a key whichever carries it.
+    """
 
     def __init__(self, app: ASGIApp, key: str) -> None:
         self.app = app
@@ -22,18 +26,22 @@ class APIKeyMiddleware:
             await self.app(scope, receive, send)
             return
         auth = b""
+        api_key: bytes | None = None
         for name, value in scope["headers"]:
-            if name == b"authorization":
+            if name == b"authorization" and not auth:
                 auth = value
-                break
+            elif name == b"x-api-key" and api_key is None:
+                api_key = value
         scheme, _, token = auth.partition(b" ")
-        if scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), self.key):
+        if (scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), self.key)) or (
+            api_key is not None and hmac.compare_digest(api_key.strip(), self.key)
+        ):
             await self.app(scope, receive, send)
             return
-        if not auth:
+        if not auth and api_key is None:
             message = (
                 "You didn't provide an API key. You need to provide your API key in an Authorization header "
-                "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+                "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY), or in an x-api-key header."
             )
         else:
             message = "Incorrect API key provided. The key is the one given to the simulator with --api-key."

@@ -46,6 +46,8 @@ class Endpoint(Generic[R]):
     # Its SSE answer: awaited for the work (refusals are plain HTTP errors), then iterated for the events.
     stream: Callable[[R, RequestContext], Awaitable[AsyncIterator[bytes | CutConnection]]] | None = None
     stream_error: Callable[[str, str], bytes] = data_error_event  # (message, code) → the stream's last event
+    # Its answers carry no timestamp (`created`): the fake's memo keeps them whole instead of splitting them at one.
+    timeless: bool = False
 
     @property
     def path(self) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from openai_api_simulator.api import chat, completions, embeddings, responses
+from openai_api_simulator.api import chat, completions, embeddings, messages, responses
 from openai_api_simulator.api.endpoint import Endpoint
 
 ENDPOINTS: Final[tuple[Endpoint[Any], ...]] = (
@@ -16,6 +16,8 @@ ENDPOINTS: Final[tuple[Endpoint[Any], ...]] = (
     completions.ENDPOINT,
     embeddings.ENDPOINT,
     responses.ENDPOINT,
+    messages.ENDPOINT,
+    messages.COUNT_TOKENS,
 )
 # Every endpoint by name: what a backend that relays to a full OpenAI-compatible server answers.
 NAMES: Final = frozenset(endpoint.name for endpoint in ENDPOINTS)

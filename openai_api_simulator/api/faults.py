@@ -38,6 +38,7 @@ _MESSAGES: Final[dict[int, str]] = {
     502: "Bad gateway. (simulated by openai-api-simulator)",
     503: "The engine is currently overloaded, please try again later. (simulated by openai-api-simulator)",
     504: "The server timed out while generating the response. (simulated by openai-api-simulator)",
+    529: "Overloaded. (simulated by openai-api-simulator)",  # Anthropic's status for an overloaded API
 }
 
 
@@ -111,7 +112,7 @@ def injected_error(status: int, model: str, retry_after: float) -> APIError:
     retry = whole_seconds(retry_after)  # the message says what the header says
     message = _MESSAGES.get(status, f"Simulated error {status}. (simulated by openai-api-simulator)")
     error = for_status(status, message.format(retry=retry, model=model))
-    if status in (429, 503):
+    if status in (429, 503, 529):
         error.headers["Retry-After"] = retry
         error.headers["Retry-After-Ms"] = retry_after_ms(retry_after)
     return error

@@ -28,13 +28,23 @@ class MemoEntry:
     head: bytes
     tail: bytes
     prompt_tokens: int = 0  # reported with `tokens` to the metrics on every hit
+    stamped: bool = True  # False: the answer has no `created`, and `head` is all of it
 
     def render(self, created: int) -> bytes:
+        if not self.stamped:
+            return self.head
         return self.head + str(created).encode() + self.tail
 
 
-def entry_for(model: str, tokens: int, body: bytes, *, prompt_tokens: int = 0) -> MemoEntry | None:
-    """Split a rendered response at the `created` placeholder; None if it is not there exactly once."""
+def entry_for(
+    model: str, tokens: int, body: bytes, *, prompt_tokens: int = 0, timeless: bool = False
+) -> MemoEntry | None:
+    """Split a rendered response at the `created` placeholder; None if it is not there exactly once.
+
+    A `timeless` endpoint's answer (`Endpoint.timeless`) is kept whole, provided no placeholder is in it.
+    """
+    if timeless and _PLACEHOLDER_BYTES not in body:
+        return MemoEntry(model, tokens, body, b"", prompt_tokens, stamped=False)
     if body.count(_PLACEHOLDER_BYTES) != 1:
         return None
     head, _, tail = body.partition(_PLACEHOLDER_BYTES)

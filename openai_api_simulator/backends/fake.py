@@ -123,7 +123,7 @@ class FakeBackend:
         content = await endpoint.respond(parsed, replace(ctx, created_override=CREATED_PLACEHOLDER))
         prompt, completion = prompt_tokens(content), completion_tokens(content)
         self._count_tokens(request.model, prompt, completion)
-        entry = entry_for(request.model, completion, dumps(content), prompt_tokens=prompt)
+        entry = entry_for(request.model, completion, dumps(content), prompt_tokens=prompt, timeless=endpoint.timeless)
         if entry is None:  # the placeholder did not survive rendering: answer without memoizing
             return _json(dumps({**content, **_created_fields(content, ctx.created())}))
         self.memo.put(endpoint.name, request.raw, entry)

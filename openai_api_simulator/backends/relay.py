@@ -50,8 +50,10 @@ from openai_api_simulator.errors import APIError, for_status
 
 log = logging.getLogger("openai_api_simulator.relay")
 
-# Request headers passed upstream. Never `authorization`: the upstream gets the source's own key.
-_FORWARDED_REQUEST_HEADERS: Final = frozenset({b"accept", b"user-agent"})
+# Request headers passed upstream. Never `authorization` (nor `x-api-key`): the upstream gets the source's own
+# key. The Anthropic version and beta headers say which Messages API the client speaks, for an upstream that
+# reads them.
+_FORWARDED_REQUEST_HEADERS: Final = frozenset({b"accept", b"user-agent", b"anthropic-version", b"anthropic-beta"})
 
 
 class Source(Protocol):

@@ -49,6 +49,7 @@ FRAMING_FIELDS = frozenset(
         "truncation",
         "echo",
         "best_of",
+        "stop_sequences",  # the Messages API's `stop`
     }
 )
 

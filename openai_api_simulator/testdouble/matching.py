@@ -91,6 +91,17 @@ def facts(endpoint: str, body: Mapping[str, Any], headers: Mapping[str, str]) ->
             if item.get("type") == "function_call_output":
                 name = called.get(item.get("call_id"), "")
                 results.add(name if isinstance(name, str) else "")
+    elif endpoint in ("messages", "messages/count_tokens"):  # Anthropic's: tool uses and results are blocks
+        messages = _dicts(body.get("messages"))
+        users = [m for m in messages if m.get("role") == "user"]
+        last_user = _text(users[-1].get("content")) if users else ""  # its text blocks (tool results have none)
+        tools = {t["name"] for t in _dicts(body.get("tools")) if isinstance(t.get("name"), str)}
+        blocks = [b for m in messages for b in _dicts(m.get("content"))]
+        called = {b.get("id"): b["name"] for b in blocks if b.get("type") == "tool_use" and "name" in b}
+        for block in blocks:
+            if block.get("type") == "tool_result":
+                name = called.get(block.get("tool_use_id"), "")
+                results.add(name if isinstance(name, str) else "")
     else:  # completions `prompt`, embeddings `input`: a string or a list of them
         raw = body.get("prompt" if endpoint == "completions" else "input")
         if isinstance(raw, str):

@@ -42,6 +42,7 @@ ENDPOINT_NAMES: Final[Mapping[str, str]] = {
     "completions": "completions",
     "responses": "responses",
     "embeddings": "embeddings",
+    "messages": "messages",  # Anthropic's Messages API
 }
 FINISH_REASONS: Final = ("stop", "length", "tool_calls", "content_filter")
 # A rule id appears in URLs (`DELETE /_simulator/rules/{id}`) and in the journal: short and URL-safe.
@@ -230,7 +231,7 @@ def _parse_match(doc: Mapping[str, Any], path: str) -> tuple[Match, dict[str, An
             if name not in ENDPOINT_NAMES:
                 raise RuleError(
                     f"{path}.endpoint",
-                    f"unknown endpoint {name!r}; use chat.completions, completions, responses or embeddings",
+                    f"unknown endpoint {name!r}; use chat.completions, completions, responses, embeddings or messages",
                 )
         endpoints = frozenset(ENDPOINT_NAMES[name] for name in names)
     models = frozenset(_strings(doc["model"], f"{path}.model")) if "model" in doc else None

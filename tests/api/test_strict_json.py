@@ -36,8 +36,12 @@ ROUTES = [prefix + path for path in TEMPLATES for prefix in ("/v1", "")]
 JSON = {"content-type": "application/json"}
 
 
+# The Messages routes answer in Anthropic's error shape: their strict JSON is checked in test_messages.py.
+ANTHROPIC_PATHS = {"/messages", "/messages/count_tokens"}
+
+
 def test_every_endpoint_is_covered() -> None:
-    assert sorted(endpoint.path for endpoint in ENDPOINTS) == sorted(TEMPLATES)
+    assert sorted(e.path for e in ENDPOINTS if e.path not in ANTHROPIC_PATHS) == sorted(TEMPLATES)
 
 
 @pytest.fixture(scope="module")

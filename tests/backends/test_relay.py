@@ -62,6 +62,13 @@ def test_compression_is_only_what_the_client_accepts_and_is_relayed_raw() -> Non
     assert headers[b"accept-encoding"] == b"identity"
 
 
+def test_anthropic_headers_are_forwarded_and_its_key_is_not() -> None:
+    client_headers = [(b"anthropic-version", b"2023-06-01"), (b"anthropic-beta", b"b1"), (b"x-api-key", b"sk-c")]
+    headers = dict(upstream_headers(client_headers, "INTERNAL"))
+    assert headers[b"anthropic-version"] == b"2023-06-01" and headers[b"anthropic-beta"] == b"b1"
+    assert b"x-api-key" not in headers and headers[b"authorization"] == b"Bearer INTERNAL"
+
+
 def test_client_authorization_is_never_forwarded() -> None:
     seen, handler = recorder()
     with one_upstream(handler, api_key=None) as client:
@@ -180,6 +187,33 @@ def test_failure_mid_stream_ends_with_an_error_event_and_is_not_retried(endpoint
     assert error.startswith(marker)
     assert b"bad_gateway" in error
     assert b"smol" in error and b"http://up:8080" in error
+
+
+def test_messages_failure_mid_stream_is_an_anthropic_error_event() -> None:
+    async def events() -> AsyncIterator[bytes]:
+        yield b'event: ping\ndata: {"type":"ping"}\n\n'
+        raise httpx.ReadError("Connection reset by peer")
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=events(), headers={"Content-Type": "text/event-stream"})
+
+    with one_upstream(handler) as client:
+        r = client.post("/v1/messages", json={"model": "smol", "max_tokens": 8, "messages": [], "stream": True})
+    error = r.content.split(b"\n\n")[1]
+    assert error.startswith(b'event: error\ndata: {"type":"error","error":{"type":"api_error"')
+    assert b"failed while streaming" in error
+
+
+@pytest.mark.parametrize(("status", "kind"), [(400, "invalid_request_error"), (429, "rate_limit_error")])
+def test_upstream_errors_on_messages_are_in_anthropics_shape(status: int, kind: str) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, json={"error": {"message": "from upstream", "type": "x"}})
+
+    _, handler = recorder(answer)
+    with one_upstream(handler) as client:
+        r = client.post("/v1/messages", json={"model": "smol", "max_tokens": 8, "messages": []})
+    assert r.status_code == status
+    assert r.json() == {"type": "error", "error": {"type": kind, "message": "from upstream"}}
 
 
 # ------------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import anthropic
 import httpx
 import openai
 import psutil
@@ -141,7 +142,7 @@ def test_sdk_against_real_and_fake_model_then_crash_recovery_and_sigterm(started
 
 
 def test_every_endpoint_through_run(started: Run) -> None:
-    """The SDK drives each endpoint through `run`: the fake answers all four, llama-server what it serves."""
+    """The SDKs drive each endpoint through `run`: the fake answers them all, llama-server what it serves."""
     client = openai.OpenAI(base_url=started.url + "/v1", api_key="unused", max_retries=0, timeout=60)
     for model in ("gpt-sim-1", "smollm2"):
         completion = client.completions.create(model=model, prompt="The sky is", max_tokens=4)
@@ -154,6 +155,14 @@ def test_every_endpoint_through_run(started: Run) -> None:
     with pytest.raises(openai.APIStatusError) as refused:
         client.embeddings.create(model="smollm2", input="a cat")
     assert refused.value.status_code == 501
+    # Anthropic's Messages API: the fake answers it, llama-server answers its own /v1/messages (relayed).
+    claude = anthropic.Anthropic(base_url=started.url, api_key="unused", max_retries=0, timeout=60)
+    for model in ("gpt-sim-1", "smollm2"):
+        message = claude.messages.create(model=model, max_tokens=8, messages=[{"role": "user", "content": "Hi."}])
+        assert message.model == model and message.content[0].type == "text"
+        with claude.messages.stream(model=model, max_tokens=8, messages=[{"role": "user", "content": "Hi."}]) as s:
+            assert "".join(s.text_stream) == s.get_final_message().content[0].text  # type: ignore[union-attr]
+        assert claude.messages.count_tokens(model=model, messages=[{"role": "user", "content": "Hi."}]).input_tokens
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
